@@ -1,0 +1,1 @@
+"""Actors: each owns a loop, a mailbox and its state, and runs under the supervisor."""

@@ -1,0 +1,285 @@
+"""The store actor: sole SQLite writer, batching by size or age, spooling when writes fail."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+import trio
+
+from ttamond.bus import Subscription
+from ttamond.config import StoreConfig
+from ttamond.messages import AnyMessage, MetricBatch, StoreEvent, now_ms
+from ttamond.store.database import Database, is_transient
+from ttamond.store.spool import Spool
+from ttamond.store.stats import StoreStats
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETENTION_EVERY = 3600.0
+STATS_EVERY = 5.0
+REPLAY_FRAMES_PER_STEP = 64
+
+
+class SpoolFrame(msgspec.Struct, array_like=True, frozen=True):
+    """One batch as it sits in the spool; the key makes replay idempotent."""
+
+    batch_key: str
+    messages: list[AnyMessage]
+
+
+_frame_encoder = msgspec.msgpack.Encoder()
+_frame_decoder = msgspec.msgpack.Decoder(SpoolFrame)
+
+
+class StoreActor:
+    """Writes everything its mailbox receives to SQLite, in batches.
+
+    A batch is committed when it holds `batch_max_rows` points or its first message is
+    `batch_max_age` seconds old. When a commit fails the batch goes to the spool, and so
+    does every later batch, keeping their order, until a replay empties the spool.
+    A transient failure (busy, locked, read-only, full, I/O) keeps the actor running and
+    retries every `retry_interval`; any other failure is spooled and then raised, so the
+    supervisor restarts the actor and the database is checked on open.
+    """
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        *,
+        database: Path,
+        spool: Path,
+        mailbox: Subscription[AnyMessage],
+        stats: StoreStats,
+        shutdown_grace: float = 5.0,
+    ) -> None:
+        self.config = config
+        self.mailbox = mailbox
+        self.stats = stats
+        self.shutdown_grace = shutdown_grace
+        self._db = Database(
+            database, busy_timeout=config.busy_timeout, synchronous=config.synchronous
+        )
+        self._spool = Spool(spool, max_bytes=config.spool_max_bytes)
+        self._limiter = trio.CapacityLimiter(1)
+        self._instance = secrets.token_hex(6)
+        self._sequence = 0
+        self._pending: list[AnyMessage] = []
+        self._pending_points = 0
+        self._spooling = False
+        self._replay_offset = 0
+        stats.database = str(database)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the spool and database, report started, then write until cancelled;
+        on cancellation, drain the mailbox and flush (shielded, within the grace)."""
+        scan = await self._in_thread(self._spool.open)
+        if scan.torn_bytes or scan.corrupt_frames:
+            self._note(StoreEvent(
+                kind="spool_damaged",
+                timestamp_ms=now_ms(),
+                detail=f"spool {self._spool.path}: cut a torn tail of {scan.torn_bytes} bytes,"
+                f" skipped {scan.corrupt_frames} frames with a bad CRC",
+            ))
+        self._spooling = scan.frames > 0
+        await self._open_database()
+        self._publish_mode()
+        task_status.started()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._maintain)
+                await self._consume()
+        finally:
+            with trio.move_on_after(self.shutdown_grace, shield=True):
+                await self._drain()
+                await self._in_thread(self._db.close)
+
+    async def _consume(self) -> None:
+        deadline = float("inf")
+        while True:
+            with trio.move_on_at(deadline):
+                self._take(await self.mailbox.receive())
+                if deadline == float("inf"):
+                    deadline = trio.current_time() + self.config.batch_max_age
+                if self._pending_points < self.config.batch_max_rows:
+                    continue
+            await self.flush()
+            deadline = float("inf")
+
+    def _take(self, message: AnyMessage) -> None:
+        self._pending.append(message)
+        self._pending_points += len(message.points) if isinstance(message, MetricBatch) else 1
+
+    def _note(self, event: StoreEvent) -> None:
+        log.warning("%s: %s", event.kind, event.detail)
+        self._take(event)
+
+    async def flush(self) -> None:
+        """Commit (or spool) what is pending now."""
+        if not self._pending:
+            return
+        messages, self._pending, self._pending_points = self._pending, [], 0
+        self._sequence += 1
+        key = f"{self._instance}-{self._sequence}"
+        await self._in_thread(self._store_sync, key, messages)
+
+    async def _drain(self) -> None:
+        while True:
+            try:
+                self._take(self.mailbox.receive_nowait())
+            except trio.WouldBlock:
+                break
+        await self.flush()
+
+    async def _maintain(self) -> None:
+        last_retention = -RETENTION_EVERY
+        while True:
+            now = trio.current_time()
+            if self._spooling:
+                await self._replay()
+            elif now - last_retention >= RETENTION_EVERY:
+                await self._retain()
+                last_retention = now
+            self.stats.database_bytes = await self._in_thread(self._db.size_bytes)
+            await trio.sleep(self.config.retry_interval if self._spooling else STATS_EVERY)
+
+    async def _open_database(self) -> None:
+        try:
+            events = await self._in_thread(
+                self._db.open, quick_check=self.config.quick_check_on_start
+            )
+        except sqlite3.Error as exc:
+            if not is_transient(exc):
+                raise
+            self._record_error(exc)
+            self._spooling = True
+            return
+        for event in events:
+            self.stats.recoveries += 1
+            self._take(event)
+
+    async def _replay(self) -> None:
+        if not self._db.is_open:
+            await self._open_database()
+            if not self._db.is_open:
+                return
+        while self._spooling:
+            try:
+                await self._in_thread(self._replay_step)
+            except sqlite3.Error as exc:
+                if not is_transient(exc):
+                    raise
+                self._record_error(exc)
+                return
+        self._publish_mode()
+        log.info("spool replayed; writing to %s again", self._db.path)
+
+    async def _retain(self) -> None:
+        hours = self.config.raw_retention_hours
+        cutoff = now_ms() - hours * 3_600_000
+        try:
+            deleted = await self._in_thread(
+                lambda: self._db.apply_retention(samples_before_ms=cutoff, batches_before_ms=cutoff)
+            )
+        except sqlite3.Error as exc:
+            if not is_transient(exc):
+                raise
+            self._record_error(exc)
+            return
+        if deleted:
+            log.info("retention: deleted %d samples older than %d h", deleted, hours)
+
+    # Worker-thread side: only these touch the database and the spool, one at a time.
+
+    def _store_sync(self, key: str, messages: list[AnyMessage]) -> None:
+        if not self._spooling:
+            started = time.perf_counter()
+            try:
+                self._db.write(key, messages, origin="live")
+            except sqlite3.Error as exc:
+                self._record_error(exc)
+                self._spooling = True
+                self._publish_mode()
+                self._spool_sync(key, messages)
+                if not is_transient(exc):
+                    raise
+                log.warning("database refused a write (%s); spooling to %s", exc, self._spool.path)
+                return
+            self._count_commit(messages, (time.perf_counter() - started) * 1000)
+            return
+        self._spool_sync(key, messages)
+
+    def _spool_sync(self, key: str, messages: list[AnyMessage]) -> None:
+        payload = _frame_encoder.encode(SpoolFrame(batch_key=key, messages=messages))
+        try:
+            accepted = self._spool.append(payload)
+            problem = "" if accepted else f"spool is full ({self._spool.max_bytes} bytes)"
+        except OSError as exc:
+            accepted, problem = False, f"spool write failed: {exc}"
+        if accepted:
+            self.stats.spooled_batches += 1
+        else:
+            self.stats.spool_dropped_batches += 1
+            self.stats.spool_dropped_points += _points(messages)
+            self.stats.last_error = problem
+            log.error("dropped a batch of %d points: %s", _points(messages), problem)
+        self._sync_spool_stats()
+
+    def _replay_step(self) -> None:
+        steps = 0
+        for end, payload in self._spool.read_from(self._replay_offset):
+            if payload is None:
+                self._spool.corrupt_frames += 1
+            else:
+                frame = _frame_decoder.decode(payload)
+                if self._db.write(frame.batch_key, frame.messages, origin="spool"):
+                    self._count_commit(frame.messages, 0.0)
+                self.stats.replayed_batches += 1
+            self._replay_offset = end
+            steps += 1
+            if steps >= REPLAY_FRAMES_PER_STEP:
+                return
+        self._spool.clear()
+        self._replay_offset = 0
+        self._spooling = False
+        self._sync_spool_stats()
+
+    def _count_commit(self, messages: list[AnyMessage], elapsed_ms: float) -> None:
+        points = sum(len(m.points) for m in messages if isinstance(m, MetricBatch))
+        self.stats.batches_committed += 1
+        self.stats.points_committed += points
+        self.stats.events_committed += sum(not isinstance(m, MetricBatch) for m in messages)
+        self.stats.last_commit_ms = now_ms()
+        if elapsed_ms:
+            self.stats.last_batch_ms = elapsed_ms
+
+    def _record_error(self, exc: sqlite3.Error) -> None:
+        self.stats.write_errors += 1
+        self.stats.last_error = f"{getattr(exc, 'sqlite_errorname', None) or type(exc).__name__}: {exc}"
+
+    def _publish_mode(self) -> None:
+        self.stats.mode = "spooling" if self._spooling else "live"
+        self._sync_spool_stats()
+
+    def _sync_spool_stats(self) -> None:
+        self.stats.spool_bytes = self._spool.size
+        self.stats.spool_frames = self._spool.frames
+        self.stats.spool_torn_tails = self._spool.torn_tails
+        self.stats.spool_corrupt_frames = self._spool.corrupt_frames
+
+    async def _in_thread(self, function: Callable[..., T], *args: object, **kwargs: object) -> T:
+        return await trio.to_thread.run_sync(
+            lambda: function(*args, **kwargs), limiter=self._limiter
+        )
+
+
+def _points(messages: list[AnyMessage]) -> int:
+    return sum(len(m.points) if isinstance(m, MetricBatch) else 1 for m in messages)

@@ -1,0 +1,33 @@
+"""What every probe is: a named reader of MetricPoints that raises ProbeError."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar, Protocol
+
+import msgspec
+
+from ttamond.messages import MetricKind, MetricPoint
+
+
+class ProbeError(Exception):
+    """The probe could not read; str() is a message a person can act on."""
+
+
+class FieldInfo(msgspec.Struct, frozen=True):
+    """One series a probe produces: its kind, unit, labels and meaning."""
+
+    kind: MetricKind
+    unit: str
+    labels: tuple[str, ...]
+    description: str
+
+
+class Probe(Protocol):
+    """A synchronous reader; `read()` must be quick (it runs on the event loop)."""
+
+    fields: ClassVar[Mapping[str, FieldInfo]]
+
+    def read(self) -> list[MetricPoint]:
+        """Read once. Raises ProbeError when the world cannot be read."""
+        ...

@@ -1,0 +1,10 @@
+"""ttamond: the per-host monitoring and observability daemon of the TTA platform."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("ttamond")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+source"
+
+__all__ = ["__version__"]

@@ -1,0 +1,215 @@
+"""ttamond.toml: typed settings, their defaults, and one-line errors for bad files."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+
+import msgspec
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every config table: unknown keys are errors, values are immutable."""
+
+
+class PathsConfig(_Section, frozen=True):
+    """Where the daemon keeps its files; empty strings mean "derive the default"."""
+
+    state_dir: str = ""
+    runtime_dir: str = ""
+    database: str = ""
+    control_socket: str = ""
+
+
+class StoreConfig(_Section, frozen=True):
+    """The SQLite store and its spool."""
+
+    batch_max_rows: PositiveInt = 5000
+    batch_max_age: Positive = 1.0
+    busy_timeout: NonNegative = 1.0
+    synchronous: Literal["off", "normal", "full"] = "normal"
+    spool_max_bytes: PositiveInt = 64 * 1024 * 1024
+    retry_interval: Positive = 5.0
+    raw_retention_hours: PositiveInt = 168
+    quick_check_on_start: bool = True
+    queue_capacity: PositiveInt = 256
+
+
+class SupervisorConfig(_Section, frozen=True):
+    """Restart policy shared by every actor (OTP one_for_one)."""
+
+    max_restarts: Annotated[int, msgspec.Meta(ge=0)] = 5
+    max_seconds: Positive = 60.0
+    backoff_initial: Positive = 0.5
+    backoff_max: Positive = 30.0
+    cooldown: Positive = 300.0
+    shutdown_grace: Positive = 5.0
+
+    def __post_init__(self) -> None:
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must be >= backoff_initial")
+
+
+class ControlConfig(_Section, frozen=True):
+    """The Unix control socket."""
+
+    socket_mode: Annotated[int, msgspec.Meta(ge=0, le=0o777)] = 0o660
+    max_request_bytes: PositiveInt = 1024 * 1024
+    max_connections: PositiveInt = 64
+
+
+class HostCollectorConfig(_Section, frozen=True):
+    """psutil host counters."""
+
+    enabled: bool = True
+    interval: Annotated[float, msgspec.Meta(ge=0.1)] = 1.0
+    per_cpu: bool = True
+    mounts_refresh: Positive = 60.0
+    exclude_fstypes: list[str] = msgspec.field(
+        default_factory=lambda: ["tmpfs", "devtmpfs", "squashfs", "overlay", "proc", "sysfs"]
+    )
+    exclude_interfaces: list[str] = msgspec.field(default_factory=lambda: ["veth*"])
+    exclude_disks: list[str] = msgspec.field(default_factory=lambda: ["loop*", "ram*"])
+
+
+class CollectorsConfig(_Section, frozen=True):
+    """One table per collector."""
+
+    host: HostCollectorConfig = msgspec.field(default_factory=HostCollectorConfig)
+
+
+class SelfmonConfig(_Section, frozen=True):
+    """The daemon's own health series."""
+
+    enabled: bool = True
+    interval: Annotated[float, msgspec.Meta(ge=0.1)] = 5.0
+
+
+class LoggingConfig(_Section, frozen=True):
+    """Log verbosity."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(_Section, frozen=True):
+    """Everything ttamond.toml can say; every field has a default."""
+
+    paths: PathsConfig = msgspec.field(default_factory=PathsConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    supervisor: SupervisorConfig = msgspec.field(default_factory=SupervisorConfig)
+    control: ControlConfig = msgspec.field(default_factory=ControlConfig)
+    collectors: CollectorsConfig = msgspec.field(default_factory=CollectorsConfig)
+    selfmon: SelfmonConfig = msgspec.field(default_factory=SelfmonConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; str() is the one line to show a person."""
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate `path`, or return the embedded defaults when it is None.
+
+    Raises ConfigError naming the file, the key path and what was expected.
+    """
+    if path is None:
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, *, source: str = "ttamond.toml") -> Config:
+    """Validate TOML text; `source` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    try:
+        return msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_explain(str(exc))}") from exc
+
+
+def config_to_builtins(config: Config) -> dict[str, Any]:
+    """The config as plain dicts and lists, ready for TOML or JSON output."""
+    result: dict[str, Any] = msgspec.to_builtins(config)
+    return result
+
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]*)`")
+_WRONG_TYPE = re.compile(r"Expected `(?P<want>[^`]*)`, got `(?P<got>[^`]*)`")
+_CONSTRAINT = re.compile(r"Expected `(?P<want>[^`]*)` (?P<rule>.+)")
+_ENUM = re.compile(r"Invalid enum value (?P<value>.+)")
+_TYPE_WORDS = {
+    "float": "a number",
+    "int": "an integer",
+    "str": "a string",
+    "bool": "true or false",
+    "array": "an array",
+    "object": "a table",
+    "null": "nothing",
+}
+
+
+def _explain(raw: str) -> str:
+    match = _AT.match(raw)
+    msg, path = (match["msg"], match["path"] or "") if match else (raw, "")
+    keys = [part for part in re.split(r"\.|\[(\d+)\]", path.lstrip(".")) if part]
+    where = ".".join(keys)
+    if unknown := _UNKNOWN.match(msg):
+        return _explain_unknown(unknown["key"], keys)
+    if wrong := _WRONG_TYPE.match(msg):
+        want = _TYPE_WORDS.get(wrong["want"], wrong["want"])
+        return f"{where}: expected {want}, got {_TYPE_WORDS.get(wrong['got'], wrong['got'])}"
+    if enum := _ENUM.match(msg):
+        choices = _literal_choices(keys)
+        allowed = f" (expected one of: {', '.join(choices)})" if choices else ""
+        return f"{where}: invalid value {enum['value']}{allowed}"
+    if rule := _CONSTRAINT.match(msg):
+        return f"{where}: expected {_TYPE_WORDS.get(rule['want'], rule['want'])} {rule['rule']}"
+    table = f"[{where}]" if where else "top level"
+    return f"{table}: {msg}"
+
+
+def _explain_unknown(key: str, keys: list[str]) -> str:
+    table = f"in [{'.'.join(keys)}]" if keys else "at the top level"
+    known = _field_names(keys)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown key '{key}' {table}{hint}"
+
+
+def _type_at(keys: list[str]) -> Any:
+    current: Any = Config
+    for key in keys:
+        if not (isinstance(current, type) and issubclass(current, msgspec.Struct)):
+            return None
+        current = get_type_hints(current, include_extras=True).get(key)
+    return current
+
+
+def _field_names(keys: list[str]) -> list[str]:
+    struct = _type_at(keys)
+    if isinstance(struct, type) and issubclass(struct, msgspec.Struct):
+        return list(struct.__struct_fields__)
+    return []
+
+
+def _literal_choices(keys: list[str]) -> list[str]:
+    hint = _type_at(keys)
+    if get_origin(hint) is Literal:
+        return [str(choice) for choice in get_args(hint)]
+    return []

@@ -1,0 +1,373 @@
+"""The daemon: root nursery, signals, sd_notify, reload, and the actor tree."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import trio
+
+from ttamond import __version__
+from ttamond.actors.collector import CollectorActor
+from ttamond.actors.control import ControlActor
+from ttamond.actors.latest import LatestActor
+from ttamond.actors.selfmon import SelfmonActor
+from ttamond.actors.store import StoreActor
+from ttamond.bus import Bus, Overflow
+from ttamond.config import Config, ConfigError, load_config
+from ttamond.control import CommandError, Handler
+from ttamond.logs import set_level
+from ttamond.messages import (
+    ActorStateChanged,
+    MetricBatch,
+    ProbeFailed,
+    StoreEvent,
+    now_ms,
+)
+from ttamond.paths import Paths, resolve_paths
+from ttamond.probes.host import HostProbe
+from ttamond.store.stats import StoreStats
+from ttamond.supervisor import (
+    ChildSpec,
+    CriticalActorFailed,
+    RestartPolicy,
+    Supervisor,
+)
+from ttamond.systemd import Notifier, watchdog_interval
+
+log = logging.getLogger(__name__)
+
+STATUS_EVERY = 10.0
+LATEST_CAPACITY = 16
+EXIT_CRITICAL = 1
+
+
+class ReloadStatus(msgspec.Struct):
+    """The outcome of the last SIGHUP."""
+
+    ok: bool = True
+    at_ms: int = 0
+    message: str = "not reloaded since start"
+
+
+class Daemon:
+    """One ttamond process. `main()` returns the exit status."""
+
+    def __init__(self, config: Config, config_path: Path | None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.paths: Paths = resolve_paths(config.paths)
+        self.bus = Bus()
+        self.store_stats = StoreStats()
+        self.supervisor = Supervisor(self._policy(config), on_change=self._actor_changed)
+        self.notifier = Notifier()
+        self.reload_status = ReloadStatus()
+        self.started_ms = now_ms()
+        self.state = "starting"
+        self._latest: LatestActor | None = None
+        self._stop = trio.Event()
+        self._store_mailbox = self.bus.subscribe(
+            "store",
+            (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent),
+            policy=Overflow.BLOCK,
+            capacity=config.store.queue_capacity,
+        )
+        self._latest_mailbox = self.bus.subscribe(
+            "latest", (MetricBatch, ProbeFailed), policy=Overflow.DROP_OLDEST,
+            capacity=LATEST_CAPACITY,
+        )
+
+    async def main(self) -> int:
+        """Run until SIGTERM/SIGINT (exit 0) or a critical actor fails (exit 1)."""
+        lock = self._lock_state_dir()
+        try:
+            return await self._main()
+        finally:
+            os.close(lock)
+            self.notifier.close()
+
+    async def _main(self) -> int:
+        try:
+            async with trio.open_nursery() as root:
+                root.start_soon(self._handle_signals, root.cancel_scope)
+                await root.start(self.supervisor.run, self._specs(self.config))
+                self.state = "running"
+                self.notifier.notify("READY=1", f"STATUS={self._summary()}",
+                                     f"MAINPID={os.getpid()}")
+                log.info("ttamond %s ready: database %s, control socket %s", __version__,
+                         self.paths.database, self.paths.control_socket)
+                if (every := watchdog_interval()) is not None:
+                    root.start_soon(self._watchdog, every)
+                if self.notifier.enabled:
+                    root.start_soon(self._report_status)
+                await self._stop.wait()
+                await self._shutdown()
+                root.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            matched, rest = group.split(CriticalActorFailed)
+            if matched is None:
+                raise
+            failure = _first(matched)
+            log.critical("%s; exiting so the service manager restarts ttamond", failure)
+            self.notifier.notify(f"STATUS=failed: {failure}", "STOPPING=1")
+            if rest is not None:
+                raise rest from failure
+            return EXIT_CRITICAL
+        log.info("ttamond stopped")
+        return 0
+
+    async def _shutdown(self) -> None:
+        self.state = "stopping"
+        self.notifier.notify("STOPPING=1", "STATUS=stopping: flushing the store")
+        log.info("stopping: flushing the store")
+        with trio.move_on_after(self.config.supervisor.shutdown_grace) as scope:
+            await self.supervisor.shutdown()
+        if scope.cancelled_caught:
+            log.error("shutdown took longer than %.1f s; stopping anyway",
+                      self.config.supervisor.shutdown_grace)
+
+    async def _handle_signals(self, root: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    await self.reload()
+                elif self.state == "starting":
+                    log.info("%s during start-up: stopping", signal.Signals(signum).name)
+                    root.cancel()
+                else:
+                    log.info("%s: stopping", signal.Signals(signum).name)
+                    self._stop.set()
+
+    async def reload(self) -> None:
+        """Re-read the config file; keep the running config when the new one is bad.
+
+        Actors whose settings changed are restarted with the new ones; settings that
+        need a new process (paths, the control socket) are reported and left alone.
+        """
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            self.reload_status = ReloadStatus(ok=False, at_ms=now_ms(),
+                                              message=f"{exc}; keeping the previous config")
+            log.error("reload failed: %s; keeping the previous config", exc)
+            return
+        old, self.config = self.config, new
+        set_level(new.logging.level)
+        pending = [name for name in ("paths", "control") if getattr(old, name) != getattr(new, name)]
+        old_specs = {spec.name: spec for spec in self._specs(old)}
+        restarted: list[str] = []
+        self.supervisor.policy = self._policy(new)
+        for spec in self._specs(new):
+            if self._section(old, spec.name) != self._section(new, spec.name):
+                await self.supervisor.replace_child(spec)
+                restarted.append(spec.name)
+            old_specs.pop(spec.name, None)
+        for name in old_specs:
+            await self.supervisor.stop_child(name)
+            restarted.append(f"-{name}")
+        message = f"reloaded {self.config_path or 'defaults'}"
+        if restarted:
+            message += f"; restarted {', '.join(restarted)}"
+        if pending:
+            message += f"; changes to [{'], ['.join(pending)}] take effect at the next start"
+        self.reload_status = ReloadStatus(ok=True, at_ms=now_ms(), message=message)
+        log.info("%s", message)
+        self.notifier.notify("RELOADING=0", f"STATUS={self._summary()}")
+
+    # The actor tree.
+
+    def _specs(self, config: Config) -> list[ChildSpec]:
+        specs = [
+            ChildSpec("store", self._run_store(config), critical=True),
+            ChildSpec("latest", self._run_latest),
+            ChildSpec("control", self._run_control(config), critical=True),
+        ]
+        host = config.collectors.host
+        if host.enabled:
+            specs.append(ChildSpec("collector:host", self._run_host_collector(config)))
+        if config.selfmon.enabled:
+            specs.append(ChildSpec("selfmon", self._run_selfmon(config)))
+        return specs
+
+    @staticmethod
+    def _section(config: Config, actor: str) -> Any:
+        sections: dict[str, Callable[[Config], Any]] = {
+            "store": lambda c: c.store,
+            "collector:host": lambda c: c.collectors.host,
+            "selfmon": lambda c: c.selfmon,
+        }
+        pick = sections.get(actor)
+        return pick(config) if pick else None
+
+    def _run_store(self, config: Config) -> Callable[..., Any]:
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            actor = StoreActor(
+                config.store,
+                database=self.paths.database,
+                spool=self.paths.spool,
+                mailbox=self._store_mailbox,  # type: ignore[arg-type]
+                stats=self.store_stats,
+                shutdown_grace=config.supervisor.shutdown_grace * 0.8,
+            )
+            await actor.run(task_status=task_status)
+
+        return run
+
+    async def _run_latest(self, *, task_status: trio.TaskStatus[None]) -> None:
+        self._latest = LatestActor(self._latest_mailbox)  # type: ignore[arg-type]
+        await self._latest.run(task_status=task_status)
+
+    def _run_control(self, config: Config) -> Callable[..., Any]:
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            actor = ControlActor(
+                self.paths.control_socket,
+                self._handlers(),
+                mode=config.control.socket_mode,
+                max_request_bytes=config.control.max_request_bytes,
+                max_connections=config.control.max_connections,
+            )
+            await actor.run(task_status=task_status)
+
+        return run
+
+    def _run_host_collector(self, config: Config) -> Callable[..., Any]:
+        host = config.collectors.host
+
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            probe = HostProbe(
+                per_cpu=host.per_cpu,
+                mounts_refresh=host.mounts_refresh,
+                exclude_fstypes=host.exclude_fstypes,
+                exclude_interfaces=host.exclude_interfaces,
+                exclude_disks=host.exclude_disks,
+            )
+            actor = CollectorActor("collector:host", probe, self.bus, interval=host.interval)
+            await actor.run(task_status=task_status)
+
+        return run
+
+    def _run_selfmon(self, config: Config) -> Callable[..., Any]:
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            actor = SelfmonActor(self.bus, actors=self.supervisor.snapshot,
+                                 store=self.store_stats, interval=config.selfmon.interval)
+            await actor.run(task_status=task_status)
+
+        return run
+
+    @staticmethod
+    def _policy(config: Config) -> RestartPolicy:
+        sup = config.supervisor
+        return RestartPolicy(
+            max_restarts=sup.max_restarts,
+            max_seconds=sup.max_seconds,
+            backoff_initial=sup.backoff_initial,
+            backoff_max=sup.backoff_max,
+            cooldown=sup.cooldown,
+        )
+
+    def _actor_changed(self, event: ActorStateChanged) -> None:
+        # Never stall the supervisor: a full store mailbox counts a drop instead.
+        self.bus.publish_nowait(event)
+
+    # Control commands.
+
+    def _handlers(self) -> dict[str, Handler]:
+        async def ping(args: dict[str, Any]) -> Any:
+            return {"pong": True, "pid": os.getpid(), "version": __version__}
+
+        async def status(args: dict[str, Any]) -> Any:
+            return self.status()
+
+        async def actors(args: dict[str, Any]) -> Any:
+            return self.supervisor.snapshot()
+
+        async def latest(args: dict[str, Any]) -> Any:
+            prefix = args.get("prefix", "")
+            if not isinstance(prefix, str):
+                raise CommandError("bad_request", "latest: 'prefix' must be a string")
+            if self._latest is None:
+                raise CommandError("unavailable", "latest values are not available yet")
+            return {"values": self._latest.query(prefix),
+                    "failures": list(self._latest.failures.values())}
+
+        return {"ping": ping, "status": status, "actors": actors, "latest": latest}
+
+    def status(self) -> dict[str, Any]:
+        """Everything `ttamond status` shows."""
+        actors = self.supervisor.snapshot()
+        unhealthy = [a.name for a in actors if a.state in ("failed", "backing-off")]
+        overall = self.state
+        if overall == "running" and (unhealthy or self.store_stats.mode != "live"):
+            overall = "degraded"
+        return {
+            "state": overall,
+            "version": __version__,
+            "pid": os.getpid(),
+            "started_ms": self.started_ms,
+            "uptime_s": round((now_ms() - self.started_ms) / 1000, 1),
+            "config": {"path": str(self.config_path) if self.config_path else None,
+                       "reload": self.reload_status},
+            "paths": self.paths,
+            "actors": actors,
+            "store": self.store_stats,
+            "bus": {"subscriptions": self.bus.stats(), "unrouted": self.bus.unrouted},
+        }
+
+    def _summary(self) -> str:
+        status = self.status()
+        running = sum(a.state == "running" for a in status["actors"])
+        return (f"{status['state']}: {running}/{len(status['actors'])} actors running,"
+                f" store {self.store_stats.mode}, {self.store_stats.points_committed} points")
+
+    async def _watchdog(self, every: float) -> None:
+        while True:
+            self.notifier.notify("WATCHDOG=1")
+            await trio.sleep(every)
+
+    async def _report_status(self) -> None:
+        while True:
+            await trio.sleep(STATUS_EVERY)
+            self.notifier.notify(f"STATUS={self._summary()}")
+
+    def _lock_state_dir(self) -> int:
+        for directory in (self.paths.state_dir, self.paths.runtime_dir,
+                          self.paths.database.parent, self.paths.control_socket.parent):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+        lock_path = self.paths.database.with_name(self.paths.database.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DaemonAlreadyRunning(
+                f"another ttamond (pid {holder}) is using {self.paths.database}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0]
+    return found
+
+
+class DaemonAlreadyRunning(Exception):
+    """Another daemon holds the database's lock."""
+
+
+def run_daemon(config: Config, config_path: Path | None) -> int:
+    """Run the daemon in this process; returns the exit status."""
+    return trio.run(Daemon(config, config_path).main)
+
+
+__all__ = ["Daemon", "DaemonAlreadyRunning", "run_daemon"]

@@ -1,0 +1,72 @@
+"""Plain-text rendering of control replies for a person at a terminal."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """The `ttamond status` table."""
+    store = status["store"]
+    reload = status["config"]["reload"]
+    lines = [
+        f"ttamond {status['version']}: {status['state'].upper()}"
+        f" (pid {status['pid']}, up {_duration(status['uptime_s'])})",
+        f"config    {status['config']['path'] or 'embedded defaults'}"
+        f"  (last reload: {'ok' if reload['ok'] else 'FAILED'}: {reload['message']})",
+        f"database  {store['database']} ({_bytes(store['database_bytes'])}), store {store['mode']}",
+        f"          committed {store['batches_committed']} batches, {store['points_committed']}"
+        f" points, {store['events_committed']} events; last batch {store['last_batch_ms']:.1f} ms",
+        f"spool     {_bytes(store['spool_bytes'])} in {store['spool_frames']} frames;"
+        f" replayed {store['replayed_batches']} batches; dropped {store['spool_dropped_batches']}"
+        f" batches ({store['spool_dropped_points']} points); torn tails {store['spool_torn_tails']},"
+        f" bad frames {store['spool_corrupt_frames']}",
+    ]
+    if store["last_error"]:
+        lines.append(f"          last write error: {store['last_error']}")
+    lines += ["", "ACTOR                STATE        RESTARTS  SINCE     LAST ERROR"]
+    now = time.time() * 1000
+    for actor in status["actors"]:
+        name = actor["name"] + (" *" if actor["critical"] else "")
+        since = _duration((now - actor["since_ms"]) / 1000)
+        lines.append(f"{name:<20} {actor['state']:<12} {actor['restarts']:>8}  {since:<9} "
+                     f"{actor['last_error']}".rstrip())
+    lines += ["", "QUEUE                POLICY       DEPTH/CAP    DELIVERED    DROPPED"]
+    for sub in status["bus"]["subscriptions"]:
+        depth = f"{sub['depth']}/{sub['capacity']}"
+        lines.append(f"{sub['name']:<20} {sub['policy']:<12} {depth:>9} {sub['delivered']:>12}"
+                     f" {sub['dropped']:>10}")
+    lines.append("(* critical: its failure ends the process)")
+    return "\n".join(lines)
+
+
+def render_latest(reply: dict[str, Any]) -> str:
+    """The `ttamond latest` listing."""
+    lines = []
+    for value in reply["values"]:
+        labels = ",".join(f'{k}="{v}"' for k, v in value["labels"].items())
+        series = f"{value['name']}{{{labels}}}" if labels else value["name"]
+        lines.append(f"{series:<70} {value['value']:>16.6g} {value['unit']}".rstrip())
+    for failure in reply["failures"]:
+        lines.append(f"! {failure['source']}: {failure['error']}")
+    return "\n".join(lines) if lines else "(no values yet)"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+def _bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"

@@ -1,0 +1,263 @@
+"""The SQLite side of the store: opening with a health check, batched writes, retention.
+
+Everything here is synchronous and runs on the store's worker thread; the store actor
+is the only caller, so this is the only writer of the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ttamond.messages import (
+    ActorStateChanged,
+    AnyMessage,
+    Labels,
+    MetricBatch,
+    ProbeFailed,
+    StoreEvent,
+    now_ms,
+)
+from ttamond.store.schema import migrate
+
+log = logging.getLogger(__name__)
+
+# Errors a later attempt may not meet: the database is busy, locked, read-only, out of
+# space or failing I/O. Anything else is a bug or corruption and is not retried in place.
+TRANSIENT_ERRORS = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_READONLY",
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PROTOCOL",
+    "SQLITE_NOMEM",
+)
+
+
+def is_transient(error: sqlite3.Error) -> bool:
+    """True for a write failure worth spooling and retrying (see TRANSIENT_ERRORS)."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    return name.startswith(TRANSIENT_ERRORS)
+
+
+SeriesKey = tuple[str, Labels]
+
+
+class Database:
+    """One read-write connection to the ttamond database."""
+
+    def __init__(self, path: Path, *, busy_timeout: float, synchronous: str) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.synchronous = synchronous
+        self._conn: sqlite3.Connection | None = None
+        self._series: dict[SeriesKey, int] = {}
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a connection is open."""
+        return self._conn is not None
+
+    def open(self, *, quick_check: bool = True) -> list[StoreEvent]:
+        """Open (creating if needed) and migrate. A database that fails
+        `PRAGMA quick_check` or is not a database at all is moved aside, never
+        deleted, and a fresh one created; the returned events say so.
+
+        Raises sqlite3.Error when the database cannot be opened or migrated.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        events: list[StoreEvent] = []
+        if quick_check and self.path.exists():
+            problem = self._check(self.path)
+            if problem is not None:
+                moved = self._move_aside(problem)
+                events.append(
+                    StoreEvent(
+                        kind="database_recovered",
+                        timestamp_ms=now_ms(),
+                        detail=f"{self.path} failed its check ({problem}); moved to {moved}",
+                    )
+                )
+                log.error("database %s failed its check (%s); moved to %s", self.path, problem, moved)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+        )
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self._series.clear()
+        return events
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def write(self, batch_key: str, messages: Sequence[AnyMessage], *, origin: str) -> bool:
+        """Commit one batch in one transaction. Returns False when a batch with this
+        key was committed before (a spool frame replayed twice), writing nothing.
+
+        Raises sqlite3.Error; the transaction is then rolled back and nothing of the
+        batch is in the database.
+        """
+        conn = self._connection()
+        new_series: dict[SeriesKey, int] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM batches WHERE batch_key = ?", (batch_key,)).fetchone():
+                conn.execute("ROLLBACK")
+                return False
+            points = events = 0
+            rows: list[tuple[int, int, float]] = []
+            for message in messages:
+                match message:
+                    case MetricBatch(timestamp_ms=ts, points=batch_points):
+                        for point in batch_points:
+                            series_id = self._series_id(conn, point.name, point.labels,
+                                                        point.kind, point.unit, new_series)
+                            rows.append((series_id, ts, point.value))
+                    case ProbeFailed(source=source, timestamp_ms=ts, error=error):
+                        self._event(conn, ts, "probe_failed", source, error)
+                        events += 1
+                    case ActorStateChanged():
+                        self._event(conn, message.timestamp_ms, "actor_state", message.actor,
+                                    json.dumps({"state": message.state, "restarts": message.restarts,
+                                                "error": message.error}))
+                        events += 1
+                    case StoreEvent(kind=kind, timestamp_ms=ts, detail=detail):
+                        self._event(conn, ts, kind, "store", detail)
+                        events += 1
+            conn.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?)", rows)
+            points = len(rows)
+            conn.execute(
+                "INSERT INTO batches (batch_key, committed_ms, points, events, origin)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (batch_key, now_ms(), points, events, origin),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._series.update(new_series)
+        return True
+
+    def apply_retention(self, *, samples_before_ms: int, batches_before_ms: int) -> int:
+        """Delete samples and batch records older than the cut-offs; returns samples deleted.
+
+        Deletes series by series so each delete walks one range of the primary key.
+        """
+        conn = self._connection()
+        deleted = 0
+        series_ids = [row[0] for row in conn.execute("SELECT id FROM series")]
+        for series_id in series_ids:
+            cursor = conn.execute(
+                "DELETE FROM samples WHERE series_id = ? AND ts < ?", (series_id, samples_before_ms)
+            )
+            deleted += cursor.rowcount
+        conn.execute("DELETE FROM batches WHERE committed_ms < ?", (batches_before_ms,))
+        return deleted
+
+    def size_bytes(self) -> int:
+        """Database plus WAL size on disk."""
+        total = 0
+        for suffix in ("", "-wal"):
+            path = self.path.with_name(self.path.name + suffix)
+            if path.exists():
+                total += path.stat().st_size
+        return total
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise sqlite3.OperationalError("database is not open")
+        return self._conn
+
+    def _series_id(
+        self,
+        conn: sqlite3.Connection,
+        name: str,
+        labels: Labels,
+        kind: str,
+        unit: str,
+        new_series: dict[SeriesKey, int],
+    ) -> int:
+        key = (name, labels)
+        found = self._series.get(key) or new_series.get(key)
+        if found is not None:
+            return found
+        encoded = json.dumps(dict(labels), sort_keys=True, separators=(",", ":"))
+        conn.execute(
+            "INSERT OR IGNORE INTO series (name, labels, kind, unit, created_ms)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (name, encoded, kind, unit, now_ms()),
+        )
+        row = conn.execute(
+            "SELECT id FROM series WHERE name = ? AND labels = ?", (name, encoded)
+        ).fetchone()
+        series_id = int(row[0])
+        new_series[key] = series_id
+        return series_id
+
+    @staticmethod
+    def _event(conn: sqlite3.Connection, ts: int, kind: str, source: str, detail: str) -> None:
+        conn.execute(
+            "INSERT INTO events (ts, kind, source, detail) VALUES (?, ?, ?, ?)",
+            (ts, kind, source, detail),
+        )
+
+    @staticmethod
+    def _check(path: Path) -> str | None:
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            return str(exc)
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and is_transient(exc):
+                raise
+            return str(exc)
+        finally:
+            conn.close()
+        if rows == [("ok",)]:
+            return None
+        return "; ".join(str(row[0]) for row in rows[:3])
+
+    def _move_aside(self, problem: str) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = self.path.with_name(self.path.name + suffix)
+            if source.exists():
+                source.rename(target.with_name(target.name + suffix))
+        return target
+
+
+def count_rows(path: Path, table: str) -> int:
+    """Rows in one table, read through a separate read-only connection."""
+    if table not in {"series", "samples", "batches", "events"}:
+        raise ValueError(f"unknown table {table!r}")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def decode_labels(text: str) -> Labels:
+    """Labels as stored (a JSON object) back to the canonical tuple."""
+    pairs: Iterable[tuple[str, str]] = json.loads(text).items()
+    return tuple(sorted(pairs))

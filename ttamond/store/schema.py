@@ -1,0 +1,78 @@
+"""The database schema as numbered migrations, applied in order under PRAGMA user_version."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: series catalogue, narrow samples, committed batches, events.
+    """
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        UNIQUE (name, labels)
+    );
+    CREATE TABLE samples (
+        series_id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        value REAL NOT NULL,
+        PRIMARY KEY (series_id, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE batches (
+        id INTEGER PRIMARY KEY,
+        batch_key TEXT NOT NULL UNIQUE,
+        committed_ms INTEGER NOT NULL,
+        points INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        origin TEXT NOT NULL CHECK (origin IN ('live', 'spool'))
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX events_ts ON events (ts);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(Exception):
+    """The database was written by a newer ttamond; refusing to touch it."""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to SCHEMA_VERSION, one transaction per migration.
+
+    Returns the version found before migrating. Raises SchemaTooNew for a database
+    from a newer release, and sqlite3.Error when the database cannot be written.
+    """
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {found} is newer than this ttamond ({SCHEMA_VERSION})"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would commit the surrounding transaction; split instead so a
+    # migration is all-or-nothing. Migrations contain no semicolons inside literals.
+    return [part.strip() for part in script.split(";") if part.strip()]

@@ -1,0 +1,1 @@
+"""The Starlette status page, JSON API and /metrics (issue: status page)."""
