@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -42,7 +41,7 @@ class ControlActor:
         sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
         try:
             await sock.bind(str(self.path))
-            os.chmod(self.path, self.mode)
+            self.path.chmod(self.mode)
             sock.listen(64)
             listener = trio.SocketListener(sock)
         except BaseException:

@@ -64,7 +64,8 @@ class SelfmonActor:
         for actor in self.actors():
             actor_labels = labels(actor=actor.name)
             points += [
-                MetricPoint("ttamond_actor_restarts_total", actor.restarts, actor_labels, "counter"),
+                MetricPoint("ttamond_actor_restarts_total", actor.restarts, actor_labels,
+                            "counter"),
                 MetricPoint("ttamond_actor_up", float(actor.state == "running"), actor_labels),
             ]
         store = self.store

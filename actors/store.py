@@ -234,8 +234,7 @@ class StoreActor:
         self._sync_spool_stats()
 
     def _replay_step(self) -> None:
-        steps = 0
-        for end, payload in self._spool.read_from(self._replay_offset):
+        for steps, (end, payload) in enumerate(self._spool.read_from(self._replay_offset), 1):
             if payload is None:
                 self._spool.corrupt_frames += 1
             else:
@@ -244,7 +243,6 @@ class StoreActor:
                     self._count_commit(frame.messages, 0.0)
                 self.stats.replayed_batches += 1
             self._replay_offset = end
-            steps += 1
             if steps >= REPLAY_FRAMES_PER_STEP:
                 return
         self._spool.clear()
@@ -263,7 +261,8 @@ class StoreActor:
 
     def _record_error(self, exc: sqlite3.Error) -> None:
         self.stats.write_errors += 1
-        self.stats.last_error = f"{getattr(exc, 'sqlite_errorname', None) or type(exc).__name__}: {exc}"
+        code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+        self.stats.last_error = f"{code}: {exc}"
 
     def _publish_mode(self) -> None:
         self.stats.mode = "spooling" if self._spooling else "live"

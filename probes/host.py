@@ -138,7 +138,8 @@ class HostProbe:
                 continue
             labels = self._labels("disk", disk)
             points += [
-                MetricPoint("host_disk_read_bytes_total", io.read_bytes, labels, "counter", "bytes"),
+                MetricPoint("host_disk_read_bytes_total", io.read_bytes, labels, "counter",
+                            "bytes"),
                 MetricPoint("host_disk_written_bytes_total", io.write_bytes, labels, "counter",
                             "bytes"),
                 MetricPoint("host_disk_reads_total", io.read_count, labels, "counter"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
 import socket
 import stat
 from collections.abc import Awaitable, Callable, Mapping
@@ -183,4 +182,4 @@ def _read_line(sock: socket.socket) -> bytes:
 
 def socket_mode_ok(path: Path, mode: int) -> bool:
     """Whether the socket carries exactly `mode` permission bits."""
-    return stat.S_IMODE(os.stat(path).st_mode) == mode
+    return stat.S_IMODE(path.stat().st_mode) == mode

@@ -159,7 +159,8 @@ class Daemon:
             return
         old, self.config = self.config, new
         set_level(new.logging.level)
-        pending = [name for name in ("paths", "control") if getattr(old, name) != getattr(new, name)]
+        pending = [name for name in ("paths", "control")
+                   if getattr(old, name) != getattr(new, name)]
         old_specs = {spec.name: spec for spec in self._specs(old)}
         restarted: list[str] = []
         self.supervisor.policy = self._policy(new)

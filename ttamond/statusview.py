@@ -20,8 +20,8 @@ def render_status(status: dict[str, Any]) -> str:
         f" points, {store['events_committed']} events; last batch {store['last_batch_ms']:.1f} ms",
         f"spool     {_bytes(store['spool_bytes'])} in {store['spool_frames']} frames;"
         f" replayed {store['replayed_batches']} batches; dropped {store['spool_dropped_batches']}"
-        f" batches ({store['spool_dropped_points']} points); torn tails {store['spool_torn_tails']},"
-        f" bad frames {store['spool_corrupt_frames']}",
+        f" batches ({store['spool_dropped_points']} points);"
+        f" torn tails {store['spool_torn_tails']}, bad frames {store['spool_corrupt_frames']}",
     ]
     if store["last_error"]:
         lines.append(f"          last write error: {store['last_error']}")

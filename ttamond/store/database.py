@@ -84,7 +84,8 @@ class Database:
                         detail=f"{self.path} failed its check ({problem}); moved to {moved}",
                     )
                 )
-                log.error("database %s failed its check (%s); moved to %s", self.path, problem, moved)
+                log.error("database %s failed its check (%s); moved to %s",
+                          self.path, problem, moved)
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
         )
@@ -133,9 +134,10 @@ class Database:
                         self._event(conn, ts, "probe_failed", source, error)
                         events += 1
                     case ActorStateChanged():
+                        detail = {"state": message.state, "restarts": message.restarts,
+                                  "error": message.error}
                         self._event(conn, message.timestamp_ms, "actor_state", message.actor,
-                                    json.dumps({"state": message.state, "restarts": message.restarts,
-                                                "error": message.error}))
+                                    json.dumps(detail))
                         events += 1
                     case StoreEvent(kind=kind, timestamp_ms=ts, detail=detail):
                         self._event(conn, ts, kind, "store", detail)
