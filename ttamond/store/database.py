@@ -241,6 +241,10 @@ class Database:
     def _move_aside(self, problem: str) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        attempt = 1
+        while target.exists():
+            attempt += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{attempt}")
         for suffix in ("", "-wal", "-shm"):
             source = self.path.with_name(self.path.name + suffix)
             if source.exists():
