@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import msgspec
 import trio
@@ -12,6 +12,10 @@ import trio
 from ttamond.messages import Message
 
 M = TypeVar("M", bound=Message)
+A = TypeVar("A", bound=Message)
+B = TypeVar("B", bound=Message)
+C = TypeVar("C", bound=Message)
+D = TypeVar("D", bound=Message)
 
 
 class Overflow(enum.Enum):
@@ -116,22 +120,35 @@ class Bus:
         self._subscriptions: list[Subscription[Message]] = []
         self.unrouted = 0
 
+    # One overload per arity, so a mailbox's type is the union of what it subscribes to.
+    @overload
+    def subscribe(self, name: str, types: tuple[type[A]], *, policy: Overflow,
+                  capacity: int) -> Subscription[A]: ...
+    @overload
+    def subscribe(self, name: str, types: tuple[type[A], type[B]], *, policy: Overflow,
+                  capacity: int) -> Subscription[A | B]: ...
+    @overload
+    def subscribe(self, name: str, types: tuple[type[A], type[B], type[C]], *,
+                  policy: Overflow, capacity: int) -> Subscription[A | B | C]: ...
+    @overload
+    def subscribe(self, name: str, types: tuple[type[A], type[B], type[C], type[D]], *,
+                  policy: Overflow, capacity: int) -> Subscription[A | B | C | D]: ...
+
     def subscribe(
         self,
         name: str,
-        types: tuple[type[M], ...],
+        types: tuple[type[Message], ...],
         *,
         policy: Overflow,
         capacity: int,
-    ) -> Subscription[M]:
+    ) -> Subscription[Any]:
         """Register a mailbox for messages of exactly these types."""
         if any(sub.name == name for sub in self._subscriptions):
             raise ValueError(f"subscription {name!r} already exists")
-        subscription: Subscription[M] = Subscription(name, policy, capacity)
-        erased: Subscription[Message] = subscription  # type: ignore[assignment]
-        self._subscriptions.append(erased)
+        subscription: Subscription[Message] = Subscription(name, policy, capacity)
+        self._subscriptions.append(subscription)
         for message_type in types:
-            self._routes.setdefault(message_type, []).append(erased)
+            self._routes.setdefault(message_type, []).append(subscription)
         return subscription
 
     async def publish(self, message: Message) -> None:

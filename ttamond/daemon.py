@@ -212,7 +212,7 @@ class Daemon:
                 config.store,
                 database=self.paths.database,
                 spool=self.paths.spool,
-                mailbox=self._store_mailbox,  # type: ignore[arg-type]
+                mailbox=self._store_mailbox,
                 stats=self.store_stats,
                 shutdown_grace=config.supervisor.shutdown_grace * 0.8,
             )
@@ -221,7 +221,7 @@ class Daemon:
         return run
 
     async def _run_latest(self, *, task_status: trio.TaskStatus[None]) -> None:
-        self._latest = LatestActor(self._latest_mailbox)  # type: ignore[arg-type]
+        self._latest = LatestActor(self._latest_mailbox)
         await self._latest.run(task_status=task_status)
 
     def _run_control(self, config: Config) -> Callable[..., Any]:

@@ -1,0 +1,117 @@
+"""Collector, latest-values and selfmon actors on a real bus, under trio's autojump clock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import trio
+import trio.testing
+
+from ttamond.actors.collector import CollectorActor
+from ttamond.actors.latest import LatestActor
+from ttamond.actors.selfmon import SelfmonActor
+from ttamond.bus import Bus, Overflow
+from ttamond.messages import MetricBatch, MetricPoint, ProbeFailed, labels
+from ttamond.probes.base import FieldInfo, ProbeError
+from ttamond.store.stats import StoreStats
+from ttamond.supervisor import ActorStatus
+
+
+class CountingProbe:
+    """A probe that counts its reads, fails on chosen ones and can stall the loop."""
+
+    fields: ClassVar[Mapping[str, FieldInfo]] = {
+        "reads": FieldInfo(kind="counter", unit="", labels=(), description="reads so far")
+    }
+
+    def __init__(self, fail_on: set[int] | None = None) -> None:
+        self.reads = 0
+        self.fail_on = fail_on or set()
+
+    def read(self) -> list[MetricPoint]:
+        self.reads += 1
+        if self.reads in self.fail_on:
+            raise ProbeError(f"read {self.reads} failed: /proc/stat is unreadable")
+        return [MetricPoint("reads", float(self.reads), (), "counter")]
+
+
+async def test_collector_publishes_on_a_fixed_grid_and_reports_failures(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    bus = Bus()
+    mailbox = bus.subscribe("t", (MetricBatch, ProbeFailed), policy=Overflow.BLOCK, capacity=100)
+    probe = CountingProbe(fail_on={3})
+    collector = CollectorActor("collector:test", probe, bus, interval=1.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(collector.run)
+        await trio.sleep(4.5)
+        nursery.cancel_scope.cancel()
+    messages = []
+    while mailbox.depth:
+        messages.append(mailbox.receive_nowait())
+    assert [type(m).__name__ for m in messages] == [
+        "MetricBatch", "MetricBatch", "ProbeFailed", "MetricBatch", "MetricBatch"
+    ]
+    failure = messages[2]
+    assert isinstance(failure, ProbeFailed)
+    assert failure.error == "read 3 failed: /proc/stat is unreadable"
+    assert collector.failures == 1 and collector.missed_ticks == 0
+
+
+async def test_collector_skips_ticks_it_was_too_late_for(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    bus = Bus()
+    bus.subscribe("t", (MetricBatch,), policy=Overflow.DROP_OLDEST, capacity=100)
+
+    class SlowProbe(CountingProbe):
+        def read(self) -> list[MetricPoint]:
+            if self.reads == 1:
+                autojump_clock.jump(3.5)  # the loop was stalled for 3.5 s
+            return super().read()
+
+    probe = SlowProbe()
+    collector = CollectorActor("collector:slow", probe, bus, interval=1.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(collector.run)
+        await trio.sleep(6.2)
+        nursery.cancel_scope.cancel()
+    assert collector.missed_ticks == 3
+    assert probe.reads == 4  # t=0, stall, then 4, 5, 6
+
+
+async def test_latest_keeps_the_newest_value_and_failures() -> None:
+    bus = Bus()
+    mailbox = bus.subscribe("latest", (MetricBatch, ProbeFailed), policy=Overflow.DROP_OLDEST,
+                            capacity=4)
+    latest = LatestActor(mailbox)
+    for value in (1.0, 2.0):
+        latest.update(MetricBatch(source="s", timestamp_ms=int(value), points=(
+            MetricPoint("a_b", value, labels(x="1"), "gauge", "bytes"),)))
+    latest.update(ProbeFailed(source="p", timestamp_ms=3, error="down"))
+    (only,) = latest.query("a_")
+    assert (only.value, only.labels, only.unit, only.source) == (2.0, {"x": "1"}, "bytes", "s")
+    assert latest.query("zzz") == []
+    assert latest.failures["p"].error == "down"
+
+
+async def test_selfmon_reports_queues_actors_store_and_lag() -> None:
+    bus = Bus()
+    sub = bus.subscribe("store", (MetricBatch,), policy=Overflow.DROP_OLDEST, capacity=2)
+    for tick in range(3):
+        bus.publish_nowait(MetricBatch(source="x", timestamp_ms=tick, points=()))
+    actors = [ActorStatus(name="store", state="running", restarts=2, critical=True,
+                          since_ms=0, last_error="")]
+    stats = StoreStats(spool_bytes=123, last_batch_ms=4.0)
+    selfmon = SelfmonActor(bus, actors=lambda: actors, store=stats, interval=1.0)
+    batch = selfmon.reading()
+    values = {(p.name, p.labels): p.value for p in batch.points}
+    assert values[("ttamond_queue_dropped_total", labels(subscription="store"))] == 1
+    assert values[("ttamond_queue_depth", labels(subscription="store"))] == 2
+    assert values[("ttamond_actor_restarts_total", labels(actor="store"))] == 2
+    assert values[("ttamond_actor_up", labels(actor="store"))] == 1.0
+    assert values[("ttamond_store_spool_bytes", ())] == 123
+    assert values[("ttamond_store_batch_seconds", ())] == 0.004
+    assert values[("ttamond_process_resident_bytes", ())] > 0
+    assert sub.dropped == 1
