@@ -60,7 +60,11 @@ def test_sighup_with_broken_config_keeps_running(daemon: DaemonProcess) -> None:
     daemon.start_ready()
     good = daemon.config.read_text()
     daemon.config.write_text(good + "\n[collectors.host]\nintervall = 3\n")
+    daemon.notifications.clear()
     daemon.signal(signal.SIGHUP)
+    reloading = daemon.wait_for_notification("RELOADING=1")
+    assert "MONOTONIC_USEC=" in reloading
+    daemon.wait_for_notification("READY=1")
     status = daemon.wait_for_status(lambda s: not s["config"]["reload"]["ok"])
     message = status["config"]["reload"]["message"]
     assert "unknown key 'intervall'" in message or "invalid TOML" in message

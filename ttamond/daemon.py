@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -150,12 +151,15 @@ class Daemon:
         Actors whose settings changed are restarted with the new ones; settings that
         need a new process (paths, the control socket) are reported and left alone.
         """
+        monotonic_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.notifier.notify("RELOADING=1", f"MONOTONIC_USEC={monotonic_usec}")
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:
             self.reload_status = ReloadStatus(ok=False, at_ms=now_ms(),
                                               message=f"{exc}; keeping the previous config")
             log.error("reload failed: %s; keeping the previous config", exc)
+            self.notifier.notify("READY=1", f"STATUS={self._summary()} (reload failed)")
             return
         old, self.config = self.config, new
         set_level(new.logging.level)
@@ -179,7 +183,7 @@ class Daemon:
             message += f"; changes to [{'], ['.join(pending)}] take effect at the next start"
         self.reload_status = ReloadStatus(ok=True, at_ms=now_ms(), message=message)
         log.info("%s", message)
-        self.notifier.notify("RELOADING=0", f"STATUS={self._summary()}")
+        self.notifier.notify("READY=1", f"STATUS={self._summary()}")
 
     # The actor tree.
 

@@ -93,9 +93,15 @@ class Spool:
             return
         with self.path.open("rb") as file:
             file.seek(offset)
-            data = file.read()
-        for end, payload in _parse(data):
-            yield offset + end, payload
+            while len(header := file.read(_HEADER.size)) == _HEADER.size:
+                length, crc = _HEADER.unpack(header)
+                if length > MAX_FRAME_BYTES:
+                    return
+                payload = file.read(length)
+                if len(payload) < length:
+                    return
+                offset += _HEADER.size + length
+                yield offset, (payload if zlib.crc32(payload) == crc else None)
 
     def clear(self) -> None:
         """Empty the spool once everything in it is in the database."""
