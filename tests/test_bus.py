@@ -208,3 +208,25 @@ def test_capacity_below_one_is_refused(capacity: int) -> None:
     assert bus.stats() == []
     assert bus.publish_nowait(batch(1)) == 0
     assert bus.unrouted == 1
+
+
+async def test_a_type_listed_twice_is_delivered_once() -> None:
+    bus = Bus()
+    mailbox = bus.subscribe("twice", (MetricBatch, MetricBatch), policy=Overflow.BLOCK,
+                            capacity=4)
+    await bus.publish(MetricBatch(source="s", timestamp_ms=1, points=()))
+    assert mailbox.depth == 1
+
+
+async def test_a_full_block_mailbox_does_not_hold_up_live_views() -> None:
+    bus = Bus()
+    store = bus.subscribe("store", (MetricBatch,), policy=Overflow.BLOCK, capacity=1)
+    view = bus.subscribe("view", (MetricBatch,), policy=Overflow.DROP_OLDEST, capacity=4)
+    await bus.publish(MetricBatch(source="s", timestamp_ms=1, points=()))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bus.publish, MetricBatch(source="s", timestamp_ms=2, points=()))
+        await trio.testing.wait_all_tasks_blocked()
+        assert view.depth == 2  # the view already has the second batch
+        assert store.depth == 1  # the store's publisher is still waiting for room
+        await store.receive()
+    assert store.depth == 1

@@ -147,12 +147,21 @@ class Bus:
             raise ValueError(f"subscription {name!r} already exists")
         subscription: Subscription[Message] = Subscription(name, policy, capacity)
         self._subscriptions.append(subscription)
-        for message_type in types:
-            self._routes.setdefault(message_type, []).append(subscription)
+        for message_type in dict.fromkeys(types):
+            route = self._routes.setdefault(message_type, [])
+            route.append(subscription)
+            # Non-blocking mailboxes first: a full `block` mailbox then holds up only
+            # the publisher and the `block` mailboxes after it, never a live view.
+            route.sort(key=lambda sub: sub.policy is Overflow.BLOCK)
         return subscription
 
     async def publish(self, message: Message) -> None:
-        """Deliver to every subscriber, waiting on full `block` mailboxes."""
+        """Deliver to every subscriber, waiting on full `block` mailboxes.
+
+        Cancelled while waiting, the message may have reached some subscribers and
+        not others: publishers of must-not-lose data are not cancelled mid-publish
+        (the supervisor stops producers before the store).
+        """
         subscribers = self._routes.get(type(message))
         if not subscribers:
             self.unrouted += 1

@@ -178,6 +178,7 @@ class Supervisor:
 
     async def _keep(self, child: _Child, *, task_status: trio.TaskStatus[None]) -> None:
         reported = False
+        escalated = False
 
         def report() -> None:
             nonlocal reported
@@ -200,12 +201,14 @@ class Supervisor:
                     child.failures_in_a_row += 1
                     if self._intensity_exceeded(child):
                         if child.spec.critical:
-                            raise CriticalActorFailed(child.spec.name, error or "exited")
+                            escalated = True
+                            self._set(child, "failed", error or "exited")
+                            raise CriticalActorFailed(child.spec.name, child.last_error)
                         self._set(child, "failed", error)
                         report()
                         await trio.sleep(self.policy.cooldown)
                         child.restart_times.clear()
-                        child.failures_in_a_row = 1
+                        child.failures_in_a_row = 0
                     else:
                         self._set(child, "backing-off", error)
                         if not child.spec.critical:
@@ -213,8 +216,8 @@ class Supervisor:
                         await trio.sleep(self.policy.backoff(child.failures_in_a_row, self._rng))
                     child.restarts += 1
         finally:
-            if child.state not in ("stopped", "failed"):
-                self._set(child, "stopped", child.last_error or None)
+            if child.state != "stopped" and not escalated:
+                self._set(child, "stopped")
             child.done.set()
 
     async def _run_once(self, child: _Child, report: Callable[[], None]) -> str | None:
