@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,32 +118,30 @@ def _socket(args: argparse.Namespace) -> Path:
     return resolve_paths(config.paths).control_socket
 
 
-def _ask(args: argparse.Namespace, command: str, params: dict[str, Any] | None = None) -> Any:
-    return request(_socket(args), command, params)
+def _ask(args: argparse.Namespace, command: str, render: Callable[[Any], str],
+         params: dict[str, Any] | None = None) -> int:
+    try:
+        reply = request(_socket(args), command, params)
+    except ControlUnavailable as exc:
+        _fail(args, f"ttamond: daemon not reachable: {exc}")
+        return EXIT_UNREACHABLE
+    except CommandError as exc:
+        _fail(args, f"ttamond: {command}: the daemon refused ({exc.code}): {exc}")
+        return EXIT_UNREACHABLE
+    print(json.dumps(reply, indent=2) if args.json else render(reply))
+    return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:
     from ttamond.statusview import render_status
 
-    try:
-        reply = _ask(args, "status")
-    except (ControlUnavailable, CommandError) as exc:
-        _fail(args, f"ttamond: daemon not reachable: {exc}")
-        return EXIT_UNREACHABLE
-    print(json.dumps(reply, indent=2) if args.json else render_status(reply))
-    return EXIT_OK
+    return _ask(args, "status", render_status)
 
 
 def _latest(args: argparse.Namespace) -> int:
     from ttamond.statusview import render_latest
 
-    try:
-        reply = _ask(args, "latest", {"prefix": args.prefix})
-    except (ControlUnavailable, CommandError) as exc:
-        _fail(args, f"ttamond: daemon not reachable: {exc}")
-        return EXIT_UNREACHABLE
-    print(json.dumps(reply, indent=2) if args.json else render_latest(reply))
-    return EXIT_OK
+    return _ask(args, "latest", render_latest, {"prefix": args.prefix})
 
 
 def _config_check(args: argparse.Namespace) -> int:
