@@ -7,6 +7,7 @@ import logging
 import trio
 
 from ttamond.bus import Bus
+from ttamond.looplag import LagMeter
 from ttamond.messages import MetricBatch, ProbeFailed, now_ms
 from ttamond.probes.base import Probe, ProbeError
 
@@ -22,8 +23,11 @@ class CollectorActor:
     supervisor to restart. Probes are quick reads of /proc, so they run on the loop.
     """
 
-    def __init__(self, name: str, probe: Probe, bus: Bus, *, interval: float) -> None:
+    def __init__(
+        self, name: str, probe: Probe, bus: Bus, *, interval: float, lag: LagMeter | None = None
+    ) -> None:
         self.name = name
+        self.lag = lag
         self.probe = probe
         self.bus = bus
         self.interval = interval
@@ -43,6 +47,8 @@ class CollectorActor:
                 self.missed_ticks += behind
                 next_tick += behind * self.interval
             await trio.sleep_until(next_tick)
+            if self.lag is not None:
+                self.lag.observe(next_tick)
 
     async def collect_once(self) -> None:
         """Read the probe once and publish the result."""

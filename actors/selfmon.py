@@ -8,15 +8,15 @@ import psutil
 import trio
 
 from ttamond.bus import Bus
+from ttamond.looplag import LagMeter
 from ttamond.messages import MetricBatch, MetricPoint, labels, now_ms
 from ttamond.store.stats import StoreStats
 from ttamond.supervisor import ActorStatus
 
-LAG_PROBE_EVERY = 0.25
-
 
 class SelfmonActor:
-    """Publishes, every `interval`: event-loop lag (the worst in the interval), bus
+    """Publishes, every `interval`: event-loop lag (the worst in the interval, see
+    LagMeter), bus
     depths and drops, actor restarts and states, store batch latency and spool figures,
     and the process's own CPU time and RSS."""
 
@@ -26,34 +26,30 @@ class SelfmonActor:
         *,
         actors: Callable[[], list[ActorStatus]],
         store: StoreStats,
+        lag: LagMeter,
         interval: float,
     ) -> None:
         self.bus = bus
         self.actors = actors
         self.store = store
+        self.lag = lag
         self.interval = interval
-        self._worst_lag = 0.0
         self._process = psutil.Process()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Measure lag continuously and publish every interval until cancelled."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._measure_lag)
-            task_status.started()
-            while True:
-                await trio.sleep(self.interval)
-                await self.bus.publish(self.reading())
-
-    async def _measure_lag(self) -> None:
+        """Publish every interval until cancelled."""
+        task_status.started()
+        deadline = trio.current_time()
         while True:
-            expected = trio.current_time() + LAG_PROBE_EVERY
-            await trio.sleep_until(expected)
-            self._worst_lag = max(self._worst_lag, trio.current_time() - expected)
+            deadline += self.interval
+            await trio.sleep_until(deadline)
+            self.lag.observe(deadline)
+            await self.bus.publish(self.reading())
 
     def reading(self) -> MetricBatch:
         """One batch of self-metrics; resets the worst-lag window."""
-        lag, self._worst_lag = self._worst_lag, 0.0
-        points = [MetricPoint("ttamond_loop_lag_seconds", lag, (), "gauge", "seconds")]
+        points = [MetricPoint("ttamond_loop_lag_seconds", self.lag.take_worst(), (), "gauge",
+                              "seconds")]
         for sub in self.bus.stats():
             sub_labels = labels(subscription=sub.name)
             points += [

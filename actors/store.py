@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETENTION_EVERY = 3600.0
-STATS_EVERY = 5.0
+MAINTAIN_EVERY = 30.0
 REPLAY_FRAMES_PER_STEP = 64
 
 
@@ -75,6 +75,7 @@ class StoreActor:
         self._pending: list[AnyMessage] = []
         self._pending_points = 0
         self._spooling = False
+        self._started_spooling = trio.Event()
         self._replay_offset = 0
         stats.database = str(database)
 
@@ -129,7 +130,11 @@ class StoreActor:
         messages, self._pending, self._pending_points = self._pending, [], 0
         self._sequence += 1
         key = f"{self._instance}-{self._sequence}"
-        await self._in_thread(self._store_sync, key, messages)
+        try:
+            await self._in_thread(self._store_sync, key, messages)
+        finally:
+            if self._spooling:
+                self._started_spooling.set()  # start retrying now, not at the next round
 
     async def _drain(self) -> None:
         while True:
@@ -148,8 +153,13 @@ class StoreActor:
             elif now - last_retention >= RETENTION_EVERY:
                 await self._retain()
                 last_retention = now
-            self.stats.database_bytes = await self._in_thread(self._db.size_bytes)
-            await trio.sleep(self.config.retry_interval if self._spooling else STATS_EVERY)
+            self.stats.database_bytes = self._db.size_bytes()  # two stat() calls
+            if self._spooling:
+                await trio.sleep(self.config.retry_interval)
+            else:
+                with trio.move_on_after(MAINTAIN_EVERY):
+                    await self._started_spooling.wait()
+                self._started_spooling = trio.Event()
 
     async def _open_database(self) -> None:
         try:

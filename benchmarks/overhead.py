@@ -104,6 +104,7 @@ class Usage:
     rss_median_mb: float
     rss_max_mb: float
     rss_growth_mb: float
+    wakeups_per_s: float
     samples: int
 
 
@@ -158,10 +159,9 @@ def measure_run(seconds: float, warmup: float, log_tail: int = 20) -> Run:
                     stdout=log, stderr=subprocess.STDOUT, env=_daemon_env(),
                 )
             processes.append(daemon)
-            _wait_ready(daemon, config, root / "run" / "control.sock", log_path, log_tail)
+            _wait_ready(daemon, config, root / "run" / "control.sock")
             ready = time.monotonic()
-            samples = _sample(daemon, bare, start=ready + warmup, end=ready + seconds,
-                              log_path=log_path, log_tail=log_tail)
+            samples = _sample(daemon, bare, start=ready + warmup, end=ready + seconds)
             final = _status(config)
             exit_code = _stop(daemon)
         except BenchmarkError as exc:
@@ -212,8 +212,7 @@ def _bare_command(seconds: float, host: HostCollectorConfig) -> list[str]:
     return [sys.executable, "-c", f"{inspect.getsource(bare_loop)}\n{call}\n"]
 
 
-def _wait_ready(daemon: subprocess.Popen[bytes], config: Path, socket: Path, log_path: Path,
-                log_tail: int) -> None:
+def _wait_ready(daemon: subprocess.Popen[bytes], config: Path, socket: Path) -> None:
     deadline = time.monotonic() + STARTUP_DEADLINE
     while time.monotonic() < deadline:
         if daemon.poll() is not None:
@@ -243,10 +242,10 @@ def _status(config: Path) -> dict[str, Any] | None:
 
 
 def _sample(daemon: subprocess.Popen[bytes], bare: subprocess.Popen[bytes], *, start: float,
-            end: float, log_path: Path, log_tail: int) -> tuple[Usage, Usage]:
+            end: float) -> tuple[Usage, Usage]:
     watched = {"daemon": daemon, "bare loop": bare}
     handles = {name: psutil.Process(process.pid) for name, process in watched.items()}
-    series: dict[str, list[tuple[float, float, int]]] = {name: [] for name in watched}
+    series: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name in watched}
     tick = start
     while tick <= end + 1e-6:
         while (now := time.monotonic()) < tick:
@@ -258,21 +257,23 @@ def _sample(daemon: subprocess.Popen[bytes], bare: subprocess.Popen[bytes], *, s
             with handle.oneshot():
                 times = handle.cpu_times()
                 rss = handle.memory_info().rss
-            series[name].append((time.monotonic(), times.user + times.system, rss))
+                switches = handle.num_ctx_switches().voluntary
+            series[name].append((time.monotonic(), times.user + times.system, rss, switches))
         tick += SAMPLE_EVERY
     return _usage(series["daemon"]), _usage(series["bare loop"])
 
 
-def _usage(series: list[tuple[float, float, int]]) -> Usage:
+def _usage(series: list[tuple[float, float, int, int]]) -> Usage:
     if len(series) < 2:
         raise BenchmarkError("the steady window is too short for two samples")
-    (t0, cpu0, rss0), (t1, cpu1, rss1) = series[0], series[-1]
+    (t0, cpu0, rss0, switches0), (t1, cpu1, rss1, switches1) = series[0], series[-1]
     rss = [sample[2] for sample in series]
     return Usage(
         cpu_percent=100 * (cpu1 - cpu0) / (t1 - t0),
         rss_median_mb=statistics.median(rss) / MB,
         rss_max_mb=max(rss) / MB,
         rss_growth_mb=(rss1 - rss0) / MB,
+        wakeups_per_s=(switches1 - switches0) / (t1 - t0),
         samples=len(series),
     )
 
@@ -333,6 +334,8 @@ def _medians(runs: Sequence[Run]) -> dict[str, float]:
         "bare_rss_max_mb": med([r.bare.rss_max_mb for r in runs]),
         "cpu_ratio": med([r.cpu_ratio for r in runs]),
         "rss_ratio": med([r.rss_ratio for r in runs]),
+        "daemon_wakeups_per_s": med([r.daemon.wakeups_per_s for r in runs]),
+        "bare_wakeups_per_s": med([r.bare.wakeups_per_s for r in runs]),
     }
 
 
@@ -344,8 +347,8 @@ def _line(daemon_cpu: float, daemon_rss: float, daemon_max: float, bare_cpu: flo
 
 
 def _print_run(index: int, total: int, run: Run) -> None:
-    exit_text = "did not exit within 5 s (killed)" if run.daemon_exit is None else str(
-        run.daemon_exit)
+    exit_text = ("none within 5 s, killed" if run.daemon_exit is None
+                 else str(run.daemon_exit))
     print(f"run {index}/{total}: start-up {run.startup_s:.2f} s to first status,"
           f" warm-up {run.warmup_s:.0f} s, steady window {run.steady_s:.0f} s"
           f" ({run.daemon.samples} samples), daemon {run.daemon_state},"
@@ -354,7 +357,8 @@ def _print_run(index: int, total: int, run: Run) -> None:
                        run.bare.cpu_percent, run.bare.rss_median_mb, run.bare.rss_max_mb,
                        run.cpu_ratio, run.rss_ratio))
     print(f"  rss growth over the window: daemon {run.daemon.rss_growth_mb:+.2f} MB,"
-          f" bare {run.bare.rss_growth_mb:+.2f} MB")
+          f" bare {run.bare.rss_growth_mb:+.2f} MB;  main-thread wakeups/s:"
+          f" daemon {run.daemon.wakeups_per_s:.1f}, bare {run.bare.wakeups_per_s:.1f}")
 
 
 def _targets(medians: dict[str, float]) -> dict[str, Any]:
@@ -374,6 +378,8 @@ def _print_summary(results: Results) -> None:
         print("  " + _line(m["daemon_cpu_percent"], m["daemon_rss_median_mb"],
                            m["daemon_rss_max_mb"], m["bare_cpu_percent"], m["bare_rss_median_mb"],
                            m["bare_rss_max_mb"], m["cpu_ratio"], m["rss_ratio"]))
+        print(f"  main-thread wakeups/s: daemon {m['daemon_wakeups_per_s']:.1f},"
+              f" bare {m['bare_wakeups_per_s']:.1f}")
     cpu, rss = results.targets["cpu_ratio"], results.targets["rss_mb_carbon_off"]
     print("\ntargets (carbon off):")
     print(f"  cpu <= {CPU_RATIO_TARGET}x the bare loop: {cpu['measured']:.2f}x"
@@ -437,6 +443,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"overhead: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("overhead: interrupted; the daemon and the bare loop were killed", file=sys.stderr)
+        return 130
     results.medians = _medians(results.runs)
     results.targets = _targets(results.medians)
     results.reference_rss_mb = reference_rss()

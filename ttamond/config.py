@@ -32,7 +32,7 @@ class StoreConfig(_Section, frozen=True):
     """The SQLite store and its spool."""
 
     batch_max_rows: PositiveInt = 5000
-    batch_max_age: Positive = 1.0
+    batch_max_age: Positive = 5.0
     busy_timeout: NonNegative = 1.0
     synchronous: Literal["off", "normal", "full"] = "normal"
     spool_max_bytes: PositiveInt = 64 * 1024 * 1024

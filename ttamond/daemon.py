@@ -24,6 +24,7 @@ from ttamond.bus import Bus, Overflow
 from ttamond.config import Config, ConfigError, load_config
 from ttamond.control import CommandError, Handler
 from ttamond.logs import set_level
+from ttamond.looplag import LagMeter
 from ttamond.messages import (
     ActorStateChanged,
     MetricBatch,
@@ -66,6 +67,7 @@ class Daemon:
         self.paths: Paths = resolve_paths(config.paths)
         self.bus = Bus()
         self.store_stats = StoreStats()
+        self.lag = LagMeter()
         self.supervisor = Supervisor(self._policy(config), on_change=self._actor_changed)
         self.notifier = Notifier()
         self.reload_status = ReloadStatus()
@@ -252,7 +254,8 @@ class Daemon:
                 exclude_interfaces=host.exclude_interfaces,
                 exclude_disks=host.exclude_disks,
             )
-            actor = CollectorActor("collector:host", probe, self.bus, interval=host.interval)
+            actor = CollectorActor("collector:host", probe, self.bus, interval=host.interval,
+                                   lag=self.lag)
             await actor.run(task_status=task_status)
 
         return run
@@ -260,7 +263,8 @@ class Daemon:
     def _run_selfmon(self, config: Config) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
             actor = SelfmonActor(self.bus, actors=self.supervisor.snapshot,
-                                 store=self.store_stats, interval=config.selfmon.interval)
+                                 store=self.store_stats, lag=self.lag,
+                                 interval=config.selfmon.interval)
             await actor.run(task_status=task_status)
 
         return run

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+import pytest
 import trio
 import trio.testing
 
@@ -12,6 +13,7 @@ from ttamond.actors.collector import CollectorActor
 from ttamond.actors.latest import LatestActor
 from ttamond.actors.selfmon import SelfmonActor
 from ttamond.bus import Bus, Overflow
+from ttamond.looplag import LagMeter
 from ttamond.messages import MetricBatch, MetricPoint, ProbeFailed, labels
 from ttamond.probes.base import FieldInfo, ProbeError
 from ttamond.store.stats import StoreStats
@@ -104,7 +106,9 @@ async def test_selfmon_reports_queues_actors_store_and_lag() -> None:
     actors = [ActorStatus(name="store", state="running", restarts=2, critical=True,
                           since_ms=0, last_error="")]
     stats = StoreStats(spool_bytes=123, last_batch_ms=4.0)
-    selfmon = SelfmonActor(bus, actors=lambda: actors, store=stats, interval=1.0)
+    lag = LagMeter()
+    lag.observe(trio.current_time() - 0.25)  # a wakeup a quarter second late
+    selfmon = SelfmonActor(bus, actors=lambda: actors, store=stats, lag=lag, interval=1.0)
     batch = selfmon.reading()
     values = {(p.name, p.labels): p.value for p in batch.points}
     assert values[("ttamond_queue_dropped_total", labels(subscription="store"))] == 1
@@ -114,4 +118,22 @@ async def test_selfmon_reports_queues_actors_store_and_lag() -> None:
     assert values[("ttamond_store_spool_bytes", ())] == 123
     assert values[("ttamond_store_batch_seconds", ())] == 0.004
     assert values[("ttamond_process_resident_bytes", ())] > 0
+    assert 0.25 <= values[("ttamond_loop_lag_seconds", ())] < 1.0
+    assert selfmon.reading().points[0].value < 0.25  # a new window
     assert sub.dropped == 1
+
+
+async def test_collector_reports_how_late_it_woke(autojump_clock: trio.testing.MockClock) -> None:
+    bus = Bus()
+    lag = LagMeter()
+    collector = CollectorActor("collector:lag", CountingProbe(), bus, interval=1.0, lag=lag)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(collector.run)
+        await trio.sleep(2.5)
+        nursery.cancel_scope.cancel()
+    assert lag.samples == 2
+    assert lag.take_worst() == 0.0  # the mock clock wakes every sleeper on time
+    late = trio.current_time() - 0.4
+    lag.observe(late)
+    assert lag.take_worst() == pytest.approx(0.4)
+    assert lag.take_worst() == 0.0
