@@ -179,7 +179,3 @@ def _read_line(sock: socket.socket) -> bytes:
         if b"\n" in chunk:
             return b"".join(chunks).split(b"\n", 1)[0]
 
-
-def socket_mode_ok(path: Path, mode: int) -> bool:
-    """Whether the socket carries exactly `mode` permission bits."""
-    return stat.S_IMODE(path.stat().st_mode) == mode

@@ -10,7 +10,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ttamond.messages import (
@@ -251,19 +251,3 @@ class Database:
                 source.rename(target.with_name(target.name + suffix))
         return target
 
-
-def count_rows(path: Path, table: str) -> int:
-    """Rows in one table, read through a separate read-only connection."""
-    if table not in {"series", "samples", "batches", "events"}:
-        raise ValueError(f"unknown table {table!r}")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-    finally:
-        conn.close()
-
-
-def decode_labels(text: str) -> Labels:
-    """Labels as stored (a JSON object) back to the canonical tuple."""
-    pairs: Iterable[tuple[str, str]] = json.loads(text).items()
-    return tuple(sorted(pairs))
