@@ -10,8 +10,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from ttamond import __version__
 from ttamond.config import Config, ConfigError, config_to_builtins, load_config
 from ttamond.control import CommandError, ControlUnavailable, request
@@ -155,6 +153,8 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _config_show(args: argparse.Namespace) -> int:
+    import tomli_w
+
     config, path = _load(args)
     data = config_to_builtins(config)
     paths = resolve_paths(config.paths)
