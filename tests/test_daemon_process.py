@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.daemon_process import DaemonProcess
+from ttamond.control import CommandError, request
 
 
 def test_ready_status_and_clean_stop(daemon: DaemonProcess) -> None:
@@ -54,6 +57,14 @@ def test_latest_values_over_the_socket(daemon: DaemonProcess) -> None:
     assert "host_memory_total_bytes" in result.stdout
     text = daemon.cli("latest", "host_cpu_percent")
     assert 'host_cpu_percent{cpu="total"}' in text.stdout
+
+    pong = request(daemon.socket_path, "ping")
+    assert pong["pong"] is True and pong["pid"] == daemon.process.pid  # type: ignore[union-attr]
+    actors = request(daemon.socket_path, "actors")
+    assert [a["name"] for a in actors] == ["store", "latest", "control", "collector:host",
+                                           "selfmon"]
+    with pytest.raises(CommandError, match="latest: 'prefix' must be a string"):
+        request(daemon.socket_path, "latest", {"prefix": 3})
 
 
 def test_sighup_with_broken_config_keeps_running(daemon: DaemonProcess) -> None:
