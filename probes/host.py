@@ -57,6 +57,7 @@ class HostProbe:
     seconds (listing them costs more than reading them)."""
 
     fields: ClassVar[Mapping[str, FieldInfo]] = FIELDS
+    blocking: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -15,7 +16,7 @@ from ttamond.actors.selfmon import SelfmonActor
 from ttamond.bus import Bus, Overflow
 from ttamond.looplag import LagMeter
 from ttamond.messages import MetricBatch, MetricPoint, ProbeFailed, labels
-from ttamond.probes.base import FieldInfo, ProbeError
+from ttamond.probes.base import FieldInfo, ProbeError, ProbeUnavailable
 from ttamond.store.stats import StoreStats
 from ttamond.supervisor import ActorStatus
 
@@ -26,6 +27,7 @@ class CountingProbe:
     fields: ClassVar[Mapping[str, FieldInfo]] = {
         "reads": FieldInfo(kind="counter", unit="", labels=(), description="reads so far")
     }
+    blocking: ClassVar[bool] = False
 
     def __init__(self, fail_on: set[int] | None = None) -> None:
         self.reads = 0
@@ -137,3 +139,74 @@ async def test_collector_reports_how_late_it_woke(autojump_clock: trio.testing.M
     lag.observe(late)
     assert lag.take_worst() == pytest.approx(0.4)
     assert lag.take_worst() == 0.0
+
+
+class MissingProbe(CountingProbe):
+    """Nothing to read until `appears_at` reads have been tried (a GPU driver loaded later)."""
+
+    def __init__(self, appears_at: int) -> None:
+        super().__init__()
+        self.appears_at = appears_at
+
+    def read(self) -> list[MetricPoint]:
+        if self.reads + 1 < self.appears_at:
+            self.reads += 1
+            raise ProbeUnavailable("NVML Shared Library Not Found")
+        return super().read()
+
+
+async def test_unavailable_is_reported_once_and_retried_rarely(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    bus = Bus()
+    mailbox = bus.subscribe("t", (MetricBatch, ProbeFailed), policy=Overflow.BLOCK, capacity=100)
+    probe = MissingProbe(appears_at=4)
+    collector = CollectorActor("collector:gpu", probe, bus, interval=1.0, unavailable_retry=60.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(collector.run)
+        await trio.sleep(60 * 3 + 2.5)
+        nursery.cancel_scope.cancel()
+    messages = []
+    while mailbox.depth:
+        messages.append(mailbox.receive_nowait())
+    failures = [m for m in messages if isinstance(m, ProbeFailed)]
+    assert [f.error for f in failures] == ["unavailable: NVML Shared Library Not Found"]
+    assert probe.reads == 3 + 3  # three tries a minute apart, then every second
+    assert sum("unavailable" in r.getMessage() for r in caplog.records) == 1
+    assert any("recovered" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_persistent_error_is_stored_each_time_but_logged_once(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = Bus()
+    mailbox = bus.subscribe("t", (ProbeFailed,), policy=Overflow.BLOCK, capacity=100)
+    collector = CollectorActor("collector:x", CountingProbe(fail_on=set(range(1, 100))), bus,
+                               interval=1.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(collector.run)
+        await trio.sleep(9.5)
+        nursery.cancel_scope.cancel()
+    assert mailbox.depth == 10
+    warnings = [r for r in caplog.records if r.name == "ttamond.actors.collector"]
+    assert len(warnings) == 10  # each message differs ("read N failed"), so each is logged
+
+
+async def test_blocking_probes_read_on_a_worker_thread() -> None:
+    import threading
+
+    class ThreadProbe(CountingProbe):
+        blocking: ClassVar[bool] = True
+        thread: threading.Thread | None = None
+
+        def read(self) -> list[MetricPoint]:
+            ThreadProbe.thread = threading.current_thread()
+            return super().read()
+
+    bus = Bus()
+    mailbox = bus.subscribe("t", (MetricBatch,), policy=Overflow.BLOCK, capacity=4)
+    await CollectorActor("collector:sdk", ThreadProbe(), bus, interval=1.0).collect_once()
+    assert ThreadProbe.thread is not None
+    assert ThreadProbe.thread is not threading.main_thread()
+    assert mailbox.depth == 1
