@@ -15,6 +15,7 @@ class LatestValue(msgspec.Struct, frozen=True):
     name: str
     labels: dict[str, str]
     value: float
+    kind: str
     unit: str
     timestamp_ms: int
     source: str
@@ -29,7 +30,7 @@ class LatestActor:
 
     def __init__(self, mailbox: Subscription[MetricBatch | ProbeFailed]) -> None:
         self.mailbox = mailbox
-        self._values: dict[tuple[str, Labels], tuple[float, str, int, str]] = {}
+        self._values: dict[tuple[str, Labels], tuple[float, str, str, int, str]] = {}
         self.failures: dict[str, ProbeFailed] = {}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -43,7 +44,9 @@ class LatestActor:
         match message:
             case MetricBatch(source=source, timestamp_ms=ts, points=points):
                 for point in points:
-                    self._values[(point.name, point.labels)] = (point.value, point.unit, ts, source)
+                    self._values[(point.name, point.labels)] = (
+                        point.value, point.kind, point.unit, ts, source
+                    )
                 self.failures.pop(source, None)
             case ProbeFailed(source=source):
                 self.failures[source] = message
@@ -53,8 +56,8 @@ class LatestActor:
     def query(self, prefix: str = "") -> list[LatestValue]:
         """Values whose series name starts with `prefix`, sorted by name and labels."""
         return [
-            LatestValue(name=name, labels=dict(labels), value=value, unit=unit,
+            LatestValue(name=name, labels=dict(labels), value=value, kind=kind, unit=unit,
                         timestamp_ms=ts, source=source)
-            for (name, labels), (value, unit, ts, source) in sorted(self._values.items())
+            for (name, labels), (value, kind, unit, ts, source) in sorted(self._values.items())
             if name.startswith(prefix)
         ]
