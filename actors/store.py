@@ -7,6 +7,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,7 +17,7 @@ import trio
 from ttamond.bus import Subscription
 from ttamond.config import StoreConfig
 from ttamond.messages import AnyMessage, MetricBatch, StoreEvent, now_ms
-from ttamond.store.database import Database, is_transient
+from ttamond.store.database import HOUR_MS, Cutoffs, Database, is_transient
 from ttamond.store.spool import Spool
 from ttamond.store.stats import StoreStats
 
@@ -26,6 +27,9 @@ T = TypeVar("T")
 
 RETENTION_EVERY = 3600.0
 MAINTAIN_EVERY = 30.0
+MAINTENANCE_SLICE = 64
+COMPACT_GRACE_MS = 5 * 60_000
+DAY_MS = 86_400_000
 REPLAY_FRAMES_PER_STEP = 64
 
 
@@ -145,14 +149,18 @@ class StoreActor:
         await self.flush()
 
     async def _maintain(self) -> None:
-        last_retention = -RETENTION_EVERY
+        last_retention = last_compaction = float("-inf")
         while True:
             now = trio.current_time()
             if self._spooling:
                 await self._replay()
-            elif now - last_retention >= RETENTION_EVERY:
-                await self._retain()
-                last_retention = now
+            else:
+                if now - last_compaction >= self.config.compact_every:
+                    await self._compact()
+                    last_compaction = now
+                if now - last_retention >= RETENTION_EVERY:
+                    await self._retain()
+                    last_retention = now
             self.stats.database_bytes = self._db.size_bytes()  # two stat() calls
             if self._spooling:
                 await trio.sleep(self.config.retry_interval)
@@ -192,20 +200,49 @@ class StoreActor:
         self._publish_mode()
         log.info("spool replayed; writing to %s again", self._db.path)
 
+    async def _compact(self) -> None:
+        # Hours that ended at least COMPACT_GRACE_MS ago: late samples are rare by then,
+        # and any that still come are merged into their chunk next time.
+        before = (now_ms() - COMPACT_GRACE_MS) // HOUR_MS * HOUR_MS
+        moved = await self._series_by_series(
+            lambda ids: self._db.compact(ids, before_ms=before)
+        )
+        if moved:
+            log.debug("compacted %d samples into hourly chunks", moved)
+
     async def _retain(self) -> None:
-        hours = self.config.raw_retention_hours
-        cutoff = now_ms() - hours * 3_600_000
+        config, now = self.config, now_ms()
+        cutoffs = Cutoffs(
+            raw_ms=now - config.raw_retention_hours * HOUR_MS,
+            minute_ms=now - config.minute_retention_days * DAY_MS,
+            hour_ms=now - config.hour_retention_days * DAY_MS,
+            events_ms=now - config.events_retention_days * DAY_MS,
+        )
+        deleted = await self._series_by_series(lambda ids: self._db.apply_retention(ids, cutoffs))
+        if await self._guarded(lambda: self._db.expire_events(cutoffs)) is not None and deleted:
+            log.info("retention: deleted %d raw samples older than %d h",
+                     deleted, config.raw_retention_hours)
+
+    async def _series_by_series(self, step: Callable[[list[int]], int]) -> int:
+        """Run `step` over every series, a slice per worker-thread call, so maintenance
+        never holds the writer for long; stops at a transient error (retried next time)."""
+        ids = await self._guarded(self._db.series_ids) or []
+        total = 0
+        for start in range(0, len(ids), MAINTENANCE_SLICE):
+            done = await self._guarded(partial(step, ids[start : start + MAINTENANCE_SLICE]))
+            if done is None:
+                break
+            total += done
+        return total
+
+    async def _guarded(self, function: Callable[[], T]) -> T | None:
         try:
-            deleted = await self._in_thread(
-                lambda: self._db.apply_retention(samples_before_ms=cutoff, batches_before_ms=cutoff)
-            )
+            return await self._in_thread(function)
         except sqlite3.Error as exc:
             if not is_transient(exc):
                 raise
             self._record_error(exc)
-            return
-        if deleted:
-            log.info("retention: deleted %d samples older than %d h", deleted, hours)
+            return None
 
     # Worker-thread side: only these touch the database and the spool, one at a time.
 

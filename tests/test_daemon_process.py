@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -218,3 +219,28 @@ def test_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.stderr == (
         f"ttamond: {config}: collectors.host.interval: expected a number, got a string\n"
     )
+
+
+def test_query_over_the_socket(daemon: DaemonProcess) -> None:
+    daemon.start_ready()
+    daemon.wait_for_status(lambda s: s["store"]["batches_committed"] >= 3)
+    result = daemon.cli("query", 'host_cpu_percent{cpu="total"}', "--since", "5m", "--json")
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["tier"] == "raw"
+    (series,) = reply["series"]
+    assert series["labels"] == {"cpu": "total"} and series["unit"] == "percent"
+    assert len(series["points"]) >= 2
+
+    stepped = json.loads(daemon.cli("query", "host_memory_total_bytes", "--step", "1m",
+                                    "--agg", "max", "--json").stdout)
+    assert stepped["tier"] == "1m" and stepped["series"][0]["points"]
+
+    text = daemon.cli("query", "host_load_average", "--since", "1m")
+    assert text.returncode == 0 and 'host_load_average{period="1m"}' in text.stdout
+
+    bad = daemon.cli("query", "cpu{x=1}")
+    assert bad.returncode == 1
+    assert "cannot read a label matcher at 'x=1'" in bad.stderr
+    duration = daemon.cli("query", "cpu", "--since", "forever")
+    assert duration.returncode == 2 and "bad duration 'forever'" in duration.stderr

@@ -70,6 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     latest.add_argument("--socket", type=Path, help="control socket (default: from the config)")
     latest.set_defaults(handler=_latest)
 
+    query = commands.add_parser("query", help="points of the selected series over a range")
+    _config_option(query)
+    query.add_argument("selector", help='e.g. \'host_cpu_percent{cpu="total"}\'')
+    query.add_argument("--since", type=_duration, default=3_600_000, metavar="DURATION",
+                       help="how far back, e.g. 90s, 15m, 1h, 7d (default 1h)")
+    query.add_argument("--step", type=_duration, default=0, metavar="DURATION",
+                       help="bucket width, e.g. 1m; default: raw points")
+    query.add_argument("--agg", default="avg", choices=("avg", "min", "max", "sum", "count",
+                                                        "last"), help="per bucket (default avg)")
+    query.add_argument("--json", action="store_true", help="print the raw JSON reply")
+    query.add_argument("--socket", type=Path, help="control socket (default: from the config)")
+    query.set_defaults(handler=_query)
+
     config = commands.add_parser("config", help="check or show the configuration")
     config_commands = config.add_subparsers(metavar="ACTION", required=True)
     check = config_commands.add_parser("check", help="validate a config file")
@@ -140,6 +153,27 @@ def _latest(args: argparse.Namespace) -> int:
     from ttamond.statusview import render_latest
 
     return _ask(args, "latest", render_latest, {"prefix": args.prefix})
+
+
+def _query(args: argparse.Namespace) -> int:
+    from ttamond.statusview import render_query
+
+    params = {"selector": args.selector, "since_ms": args.since, "step_ms": args.step,
+              "aggregate": args.agg}
+    return _ask(args, "query", render_query, params)
+
+
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def _duration(text: str) -> int:
+    """`90s`, `15m`, `1h`, `7d` (or plain seconds) in milliseconds."""
+    number, unit = text.rstrip("smhdw"), text[len(text.rstrip("smhdw")):] or "s"
+    if unit not in _UNITS_MS or not number.replace(".", "", 1).isdigit():
+        raise argparse.ArgumentTypeError(
+            f"bad duration {text!r}: use a number and one of ms, s, m, h, d, w (e.g. 15m)"
+        )
+    return int(float(number) * _UNITS_MS[unit])
 
 
 def _config_check(args: argparse.Namespace) -> int:

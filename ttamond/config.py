@@ -37,7 +37,11 @@ class StoreConfig(_Section, frozen=True):
     synchronous: Literal["off", "normal", "full"] = "normal"
     spool_max_bytes: PositiveInt = 64 * 1024 * 1024
     retry_interval: Positive = 5.0
-    raw_retention_hours: PositiveInt = 168
+    raw_retention_hours: PositiveInt = 48
+    minute_retention_days: PositiveInt = 30
+    hour_retention_days: PositiveInt = 400
+    events_retention_days: PositiveInt = 90
+    compact_every: Positive = 600.0
     quick_check_on_start: bool = True
     queue_capacity: PositiveInt = 256
 

@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,9 @@ from ttamond.messages import (
 )
 from ttamond.paths import Paths, resolve_paths
 from ttamond.probes.host import HostProbe
+from ttamond.selector import SelectorError
+from ttamond.store.database import HOUR_MS
+from ttamond.store.queries import QueryError, Retention, run_query
 from ttamond.store.stats import StoreStats
 from ttamond.supervisor import (
     ChildSpec,
@@ -305,7 +309,25 @@ class Daemon:
             return {"values": self._latest.query(prefix),
                     "failures": list(self._latest.failures.values())}
 
-        return {"ping": ping, "status": status, "actors": actors, "latest": latest}
+        async def query(args: dict[str, Any]) -> Any:
+            store = self.config.store
+            retention = Retention(
+                raw_ms=store.raw_retention_hours * HOUR_MS,
+                minute_ms=store.minute_retention_days * 24 * HOUR_MS,
+                hour_ms=store.hour_retention_days * 24 * HOUR_MS,
+            )
+            try:
+                return await trio.to_thread.run_sync(
+                    run_query, args, self.paths.database, retention, now_ms()
+                )
+            except (QueryError, SelectorError) as exc:
+                raise CommandError("bad_request", str(exc)) from None
+            except sqlite3.Error as exc:
+                raise CommandError("unavailable",
+                                   f"cannot read {self.paths.database}: {exc}") from None
+
+        return {"ping": ping, "status": status, "actors": actors, "latest": latest,
+                "query": query}
 
     def status(self) -> dict[str, Any]:
         """Everything `ttamond status` shows."""

@@ -70,3 +70,18 @@ def _bytes(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.1f} TiB"
+
+
+def render_query(reply: dict[str, Any]) -> str:
+    """The `ttamond query` listing: one block per series, one line per point."""
+    step = f"{reply['step_ms'] // 1000} s steps" if reply["step_ms"] else "raw points"
+    lines = [f"# tier {reply['tier']}, {step}, {reply['aggregate']}"]
+    for series in reply["series"]:
+        labels = ",".join(f'{k}="{v}"' for k, v in series["labels"].items())
+        lines.append(f"{series['name']}{{{labels}}} ({series['unit'] or series['kind']})")
+        for ts, value in series["points"]:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts / 1000))
+            lines.append(f"  {stamp}  {value:.6g}")
+    if not reply["series"]:
+        lines.append("(no series match)")
+    return "\n".join(lines)

@@ -22,18 +22,21 @@ from ttamond.messages import (
     ProbeFailed,
     StoreEvent,
     labels,
+    now_ms,
 )
 from ttamond.store.database import Database, is_transient
 from ttamond.store.schema import SCHEMA_VERSION, SchemaTooNew, migrate
 from ttamond.store.stats import StoreStats
 
+# Recent timestamps: the store compacts finished hours and applies retention at start.
+BASE_MS = now_ms()
 FAST = StoreConfig(batch_max_age=0.05, retry_interval=0.05, busy_timeout=0.05)
 
 
 def _batch(tick: int, series: int = 3) -> MetricBatch:
     return MetricBatch(
         source="test",
-        timestamp_ms=1_000_000 + tick,
+        timestamp_ms=BASE_MS + tick,
         points=tuple(MetricPoint(f"m{i}", float(tick), labels(i=str(i))) for i in range(series)),
     )
 
@@ -120,7 +123,7 @@ async def test_locked_database_spools_and_replays_each_sample_exactly_once(tmp_p
         nursery.cancel_scope.cancel()
 
     ticks = [row[0] for row in harness.rows(
-        "SELECT ts - 1000000 FROM samples JOIN series ON series.id = series_id"
+        f"SELECT ts - {BASE_MS} FROM samples JOIN series ON series.id = series_id"
         " WHERE name = 'm0' ORDER BY ts")]
     assert ticks == list(range(22))
     assert harness.rows("SELECT count(*) FROM samples") == [(66,)]

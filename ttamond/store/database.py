@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from ttamond.messages import (
     ActorStateChanged,
     AnyMessage,
@@ -22,6 +24,7 @@ from ttamond.messages import (
     StoreEvent,
     now_ms,
 )
+from ttamond.store import chunks
 from ttamond.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,45 @@ def is_transient(error: sqlite3.Error) -> bool:
 
 
 SeriesKey = tuple[str, Labels]
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+
+
+class Cutoffs(msgspec.Struct, frozen=True):
+    """Oldest timestamp (ms) each tier keeps."""
+
+    raw_ms: int
+    minute_ms: int
+    hour_ms: int
+    events_ms: int
+
+
+def _upsert_rollups(conn: sqlite3.Connection, rows: list[tuple[int, int, float]]) -> None:
+    """Fold a batch's samples into the 1-minute and 1-hour rollups, in the same
+    transaction: rollups are incremental, and samples replayed late land in them too."""
+    for table, width in (("rollup_1m", MINUTE_MS), ("rollup_1h", HOUR_MS)):
+        buckets: dict[tuple[int, int], list[float]] = {}
+        for series_id, ts, value in rows:
+            key = (series_id, ts - ts % width)
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = [value, value, value, 1, value, ts]
+            else:
+                bucket[0] = min(bucket[0], value)
+                bucket[1] = max(bucket[1], value)
+                bucket[2] += value
+                bucket[3] += 1
+                if ts >= bucket[5]:
+                    bucket[4], bucket[5] = value, ts
+        conn.executemany(
+            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (series_id, ts) DO UPDATE SET"
+            " vmin = min(vmin, excluded.vmin), vmax = max(vmax, excluded.vmax),"
+            " vsum = vsum + excluded.vsum, vcount = vcount + excluded.vcount,"
+            " vlast = CASE WHEN excluded.last_ts >= last_ts THEN excluded.vlast ELSE vlast END,"
+            " last_ts = max(last_ts, excluded.last_ts)",
+            [(sid, start, *bucket) for (sid, start), bucket in buckets.items()],
+        )
 
 
 class Database:
@@ -143,6 +185,7 @@ class Database:
                         self._event(conn, ts, kind, "store", detail)
                         events += 1
             conn.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?)", rows)
+            _upsert_rollups(conn, rows)
             points = len(rows)
             conn.execute(
                 "INSERT INTO batches (batch_key, committed_ms, points, events, origin)"
@@ -157,21 +200,83 @@ class Database:
         self._series.update(new_series)
         return True
 
-    def apply_retention(self, *, samples_before_ms: int, batches_before_ms: int) -> int:
-        """Delete samples and batch records older than the cut-offs; returns samples deleted.
+    def series_ids(self) -> list[int]:
+        """Every series id, for maintenance done series by series."""
+        return [row[0] for row in self._connection().execute("SELECT id FROM series ORDER BY id")]
 
-        Deletes series by series so each delete walks one range of the primary key.
+    def compact(self, series_ids: Sequence[int], *, before_ms: int) -> int:
+        """Move raw samples older than `before_ms` (an hour boundary) from the samples
+        table into hourly chunks, one transaction per series; returns samples moved.
+
+        Samples that arrive late for an hour already compacted are merged into its
+        chunk the next time round.
         """
         conn = self._connection()
-        deleted = 0
-        series_ids = [row[0] for row in conn.execute("SELECT id FROM series")]
+        moved = 0
         for series_id in series_ids:
-            cursor = conn.execute(
-                "DELETE FROM samples WHERE series_id = ? AND ts < ?", (series_id, samples_before_ms)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                moved += self._compact_series(conn, series_id, before_ms)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return moved
+
+    def _compact_series(self, conn: sqlite3.Connection, series_id: int, before_ms: int) -> int:
+        rows = conn.execute(
+            "SELECT ts, value FROM samples WHERE series_id = ? AND ts < ? ORDER BY ts",
+            (series_id, before_ms),
+        ).fetchall()
+        if not rows:
+            return 0
+        hours: dict[int, dict[int, float]] = {}
+        for ts, value in rows:
+            hours.setdefault(ts - ts % HOUR_MS, {})[ts] = value
+        for start, samples in hours.items():
+            existing = conn.execute(
+                "SELECT data FROM chunks WHERE series_id = ? AND start_ts = ?", (series_id, start)
+            ).fetchone()
+            if existing is not None:
+                old_times, old_values = chunks.decode(existing[0])
+                samples = {**dict(zip(old_times, old_values, strict=True)), **samples}
+            times = sorted(samples)
+            conn.execute(
+                "INSERT OR REPLACE INTO chunks (series_id, start_ts, end_ts, count, data)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (series_id, start, times[-1], len(times),
+                 chunks.encode(times, [samples[t] for t in times])),
             )
-            deleted += cursor.rowcount
-        conn.execute("DELETE FROM batches WHERE committed_ms < ?", (batches_before_ms,))
+        conn.execute("DELETE FROM samples WHERE series_id = ? AND ts < ?", (series_id, before_ms))
+        return len(rows)
+
+    def apply_retention(self, series_ids: Sequence[int], cutoffs: Cutoffs) -> int:
+        """Delete what each tier keeps no longer, series by series so each delete walks
+        one range of a primary key; returns raw samples deleted."""
+        conn = self._connection()
+        deleted = 0
+        for series_id in series_ids:
+            deleted += conn.execute(
+                "DELETE FROM samples WHERE series_id = ? AND ts < ?", (series_id, cutoffs.raw_ms)
+            ).rowcount
+            expired = (series_id, cutoffs.raw_ms)
+            deleted += conn.execute(
+                "SELECT coalesce(sum(count), 0) FROM chunks WHERE series_id = ? AND end_ts < ?",
+                expired,
+            ).fetchone()[0]
+            conn.execute("DELETE FROM chunks WHERE series_id = ? AND end_ts < ?", expired)
+            conn.execute("DELETE FROM rollup_1m WHERE series_id = ? AND ts < ?",
+                         (series_id, cutoffs.minute_ms))
+            conn.execute("DELETE FROM rollup_1h WHERE series_id = ? AND ts < ?",
+                         (series_id, cutoffs.hour_ms))
         return deleted
+
+    def expire_events(self, cutoffs: Cutoffs) -> int:
+        """Delete events and batch records past their retention; returns events deleted."""
+        conn = self._connection()
+        deleted = conn.execute("DELETE FROM events WHERE ts < ?", (cutoffs.events_ms,)).rowcount
+        conn.execute("DELETE FROM batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
+        return int(deleted)
 
     def size_bytes(self) -> int:
         """Database plus WAL size on disk."""

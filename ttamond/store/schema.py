@@ -39,6 +39,40 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_ts ON events (ts);
     """,
+    # 2: 1-minute and 1-hour rollups, and compacted hourly chunks of raw samples.
+    """
+    CREATE TABLE rollup_1m (
+        series_id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        vmin REAL NOT NULL,
+        vmax REAL NOT NULL,
+        vsum REAL NOT NULL,
+        vcount INTEGER NOT NULL,
+        vlast REAL NOT NULL,
+        last_ts INTEGER NOT NULL,
+        PRIMARY KEY (series_id, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_1h (
+        series_id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        vmin REAL NOT NULL,
+        vmax REAL NOT NULL,
+        vsum REAL NOT NULL,
+        vcount INTEGER NOT NULL,
+        vlast REAL NOT NULL,
+        last_ts INTEGER NOT NULL,
+        PRIMARY KEY (series_id, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY,
+        series_id INTEGER NOT NULL,
+        start_ts INTEGER NOT NULL,
+        end_ts INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        UNIQUE (series_id, start_ts)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
