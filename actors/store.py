@@ -28,7 +28,7 @@ T = TypeVar("T")
 RETENTION_EVERY = 3600.0
 MAINTAIN_EVERY = 30.0
 MAINTENANCE_SLICE = 64
-COMPACT_GRACE_MS = 5 * 60_000
+COMPACT_GRACE_MS = 2 * 60_000
 DAY_MS = 86_400_000
 REPLAY_FRAMES_PER_STEP = 64
 
@@ -201,14 +201,20 @@ class StoreActor:
         log.info("spool replayed; writing to %s again", self._db.path)
 
     async def _compact(self) -> None:
-        # Hours that ended at least COMPACT_GRACE_MS ago: late samples are rare by then,
-        # and any that still come are merged into their chunk next time.
-        before = (now_ms() - COMPACT_GRACE_MS) // HOUR_MS * HOUR_MS
-        moved = await self._series_by_series(
-            lambda ids: self._db.compact(ids, before_ms=before)
+        # Windows that ended at least COMPACT_GRACE_MS ago: late samples are rare by
+        # then, and any that still come are merged into their chunks next time. One
+        # window per worker-thread call, so the writer is never held for long.
+        windows = await self._guarded(
+            lambda: self._db.compactable_windows(before_ms=now_ms() - COMPACT_GRACE_MS)
         )
+        moved = 0
+        for window in windows or []:
+            done = await self._guarded(partial(self._db.compact, window))
+            if done is None:
+                break
+            moved += done
         if moved:
-            log.debug("compacted %d samples into hourly chunks", moved)
+            log.debug("compacted %d samples into chunks", moved)
 
     async def _retain(self) -> None:
         config, now = self.config, now_ms()

@@ -1,9 +1,27 @@
 """Probes read the world and return readings; no channels, no storage, no config parsing."""
 
 from ttamond.probes.base import FieldInfo, Probe, ProbeError, ProbeUnavailable
+from ttamond.probes.cgroup import CgroupProbe
+from ttamond.probes.gpu import GpuProbe
 from ttamond.probes.host import HostProbe
+from ttamond.probes.process import ProcessProbe
 
-REGISTRY: dict[str, type[Probe]] = {"host": HostProbe}
+REGISTRY: dict[str, type[Probe]] = {
+    "host": HostProbe,
+    "cgroup": CgroupProbe,
+    "process": ProcessProbe,
+    "gpu": GpuProbe,
+}
 """Every collector probe by its config name. Listed here, never discovered."""
 
-__all__ = ["REGISTRY", "FieldInfo", "HostProbe", "Probe", "ProbeError", "ProbeUnavailable"]
+__all__ = [
+    "REGISTRY",
+    "CgroupProbe",
+    "FieldInfo",
+    "GpuProbe",
+    "HostProbe",
+    "Probe",
+    "ProbeError",
+    "ProbeUnavailable",
+    "ProcessProbe",
+]

@@ -26,7 +26,8 @@ def test_ready_status_and_clean_stop(daemon: DaemonProcess) -> None:
     )
     assert status["state"] == "running"
     actors = {a["name"]: a for a in status["actors"]}
-    assert set(actors) == {"store", "latest", "control", "collector:host", "selfmon"}
+    assert set(actors) == {"store", "latest", "control", "collector:host", "collector:cgroup",
+                           "collector:process", "collector:gpu", "selfmon"}
     assert all(a["state"] == "running" for a in actors.values())
     assert actors["store"]["critical"] and actors["control"]["critical"]
     assert status["store"]["mode"] == "live"
@@ -62,8 +63,14 @@ def test_latest_values_over_the_socket(daemon: DaemonProcess) -> None:
     pong = request(daemon.socket_path, "ping")
     assert pong["pong"] is True and pong["pid"] == daemon.process.pid  # type: ignore[union-attr]
     actors = request(daemon.socket_path, "actors")
-    assert [a["name"] for a in actors] == ["store", "latest", "control", "collector:host",
-                                           "selfmon"]
+    assert [a["name"] for a in actors] == [
+        "store", "latest", "control", "collector:host", "collector:cgroup", "collector:process",
+        "collector:gpu", "selfmon"]
+    # No GPU on these machines: the GPU collector says so once, as a stored failure.
+    latest = request(daemon.socket_path, "latest", {"prefix": "process_"})
+    assert any(v["name"] == "process_count" for v in latest["values"])
+    gpu = [f for f in latest["failures"] if f["source"] == "collector:gpu"]
+    assert gpu and gpu[0]["error"].startswith("unavailable: NVML unavailable:")
     with pytest.raises(CommandError, match="latest: 'prefix' must be a string"):
         request(daemon.socket_path, "latest", {"prefix": 3})
 

@@ -128,6 +128,14 @@ class DockerCollectorConfig(_Section, frozen=True):
     unavailable_retry: Positive = 60.0
 
 
+class CgroupCollectorConfig(_Section, frozen=True):
+    """Container awareness: the limits of the cgroup the daemon runs in, and CPU and
+    memory use as a share of them. Reports nothing where no limit is set."""
+
+    enabled: bool = True
+    interval: Annotated[float, msgspec.Meta(ge=0.1)] = 5.0
+
+
 class CollectorsConfig(_Section, frozen=True):
     """One table per collector."""
 
@@ -135,6 +143,7 @@ class CollectorsConfig(_Section, frozen=True):
     process: ProcessCollectorConfig = msgspec.field(default_factory=ProcessCollectorConfig)
     gpu: GpuCollectorConfig = msgspec.field(default_factory=GpuCollectorConfig)
     docker: DockerCollectorConfig = msgspec.field(default_factory=DockerCollectorConfig)
+    cgroup: CgroupCollectorConfig = msgspec.field(default_factory=CgroupCollectorConfig)
 
 
 class WebConfig(_Section, frozen=True):

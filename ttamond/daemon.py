@@ -22,6 +22,7 @@ from ttamond.actors.latest import LatestActor
 from ttamond.actors.selfmon import SelfmonActor
 from ttamond.actors.store import StoreActor
 from ttamond.bus import Bus, Overflow
+from ttamond.collectors import CollectorPlan, collector_plans
 from ttamond.config import Config, ConfigError, load_config
 from ttamond.control import CommandError, Handler
 from ttamond.logs import set_level
@@ -34,7 +35,7 @@ from ttamond.messages import (
     now_ms,
 )
 from ttamond.paths import Paths, resolve_paths
-from ttamond.probes.host import HostProbe
+from ttamond.probes.base import ProbeError
 from ttamond.selector import SelectorError
 from ttamond.store.database import HOUR_MS
 from ttamond.store.queries import QueryError, Retention, run_query
@@ -199,22 +200,17 @@ class Daemon:
             ChildSpec("latest", self._run_latest),
             ChildSpec("control", self._run_control(config), critical=True),
         ]
-        host = config.collectors.host
-        if host.enabled:
-            specs.append(ChildSpec("collector:host", self._run_host_collector(config)))
+        specs += [ChildSpec(plan.name, self._run_collector(plan))
+                  for plan in collector_plans(config)]
         if config.selfmon.enabled:
             specs.append(ChildSpec("selfmon", self._run_selfmon(config)))
         return specs
 
     @staticmethod
     def _section(config: Config, actor: str) -> Any:
-        sections: dict[str, Callable[[Config], Any]] = {
-            "store": lambda c: c.store,
-            "collector:host": lambda c: c.collectors.host,
-            "selfmon": lambda c: c.selfmon,
-        }
-        pick = sections.get(actor)
-        return pick(config) if pick else None
+        sections: dict[str, Any] = {"store": config.store, "selfmon": config.selfmon}
+        sections.update((plan.name, plan.section) for plan in collector_plans(config))
+        return sections.get(actor)
 
     def _run_store(self, config: Config) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
@@ -247,20 +243,20 @@ class Daemon:
 
         return run
 
-    def _run_host_collector(self, config: Config) -> Callable[..., Any]:
-        host = config.collectors.host
-
+    def _run_collector(self, plan: CollectorPlan) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
-            probe = HostProbe(
-                per_cpu=host.per_cpu,
-                mounts_refresh=host.mounts_refresh,
-                exclude_fstypes=host.exclude_fstypes,
-                exclude_interfaces=host.exclude_interfaces,
-                exclude_disks=host.exclude_disks,
-            )
-            actor = CollectorActor("collector:host", probe, self.bus, interval=host.interval,
-                                   lag=self.lag)
-            await actor.run(task_status=task_status)
+            probe = plan.make_probe()
+            actor = CollectorActor(plan.name, probe, self.bus, interval=plan.interval,
+                                   lag=self.lag, unavailable_retry=plan.unavailable_retry)
+            try:
+                await actor.run(task_status=task_status)
+            finally:
+                close = getattr(probe, "close", None)
+                if close is not None:
+                    try:
+                        close()
+                    except ProbeError as exc:
+                        log.warning("%s: %s", plan.name, exc)
 
         return run
 

@@ -10,7 +10,7 @@ import pytest
 
 from ttamond.messages import MetricBatch, MetricPoint, labels
 from ttamond.selector import SelectorError, parse_selector
-from ttamond.store.database import HOUR_MS, MINUTE_MS, Cutoffs, Database
+from ttamond.store.database import CHUNK_MS, HOUR_MS, MINUTE_MS, Cutoffs, Database
 from ttamond.store.queries import QueryError, Reader, Retention, run_query
 
 DAY_MS = 24 * HOUR_MS
@@ -56,15 +56,14 @@ def test_compaction_moves_finished_hours_into_chunks_and_merges_late_samples(
 ) -> None:
     first_hour = [(T0 + i * 1000, float(i % 7)) for i in range(3600)]
     _write(db, "a", [*first_hour, (T0 + HOUR_MS + 1000, 1.5)])
-    (series_id,) = db.series_ids()
-    assert db.compact([series_id], before_ms=T0 + HOUR_MS) == 3600
+    assert db.compact_all(before_ms=T0 + HOUR_MS) == 3600
     assert _rows(db.path, "SELECT count(*) FROM samples") == [(1,)]
-    assert _rows(db.path, "SELECT start_ts, end_ts, count FROM chunks") == [
-        (T0, T0 + 3599 * 1000, 3600)
+    assert _rows(db.path, "SELECT start_ts, end_ts, count FROM chunks ORDER BY start_ts") == [
+        (T0 + w * CHUNK_MS, T0 + (w + 1) * CHUNK_MS - 1000, 600) for w in range(6)
     ]
-    _write(db, "late", [(T0 + 500, 42.0)])  # a late sample for the compacted hour
-    assert db.compact([series_id], before_ms=T0 + HOUR_MS) == 1
-    assert _rows(db.path, "SELECT count FROM chunks") == [(3601,)]
+    _write(db, "late", [(T0 + 500, 42.0)])  # a late sample for a compacted window
+    assert db.compact_all(before_ms=T0 + HOUR_MS) == 1
+    assert _rows(db.path, "SELECT count FROM chunks ORDER BY start_ts")[0] == (601,)
 
     reader = Reader(db.path)
     result = reader.query(parse_selector('cpu{cpu="0"}'), start_ms=T0, end_ms=T0 + 2 * HOUR_MS,
@@ -79,7 +78,7 @@ def test_compaction_moves_finished_hours_into_chunks_and_merges_late_samples(
 def test_retention_per_tier(db: Database) -> None:
     _write(db, "a", [(T0 - 10 * DAY_MS, 1.0), (T0 - 3 * DAY_MS, 2.0), (T0, 3.0)])
     ids = db.series_ids()
-    db.compact(ids, before_ms=T0 - HOUR_MS)
+    db.compact_all(before_ms=T0 - HOUR_MS)
     cutoffs = Cutoffs(raw_ms=T0 - 2 * DAY_MS, minute_ms=T0 - 5 * DAY_MS, hour_ms=T0 - 20 * DAY_MS,
                       events_ms=T0)
     assert db.apply_retention(ids, cutoffs) == 2  # the two raw samples older than 2 days

@@ -52,6 +52,8 @@ def is_transient(error: sqlite3.Error) -> bool:
 SeriesKey = tuple[str, Labels]
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+CHUNK_MS = 600_000
+"""Raw samples are compacted in windows of ten minutes: one chunk per series each."""
 
 
 class Cutoffs(msgspec.Struct, frozen=True):
@@ -63,33 +65,29 @@ class Cutoffs(msgspec.Struct, frozen=True):
     events_ms: int
 
 
-def _upsert_rollups(conn: sqlite3.Connection, rows: list[tuple[int, int, float]]) -> None:
-    """Fold a batch's samples into the 1-minute and 1-hour rollups, in the same
-    transaction: rollups are incremental, and samples replayed late land in them too."""
+def _upsert_rollups(conn: sqlite3.Connection, after_rowid: int) -> None:
+    """Fold the samples appended after `after_rowid` into the 1-minute and 1-hour
+    rollups, in the same transaction, aggregating in SQLite rather than in Python.
+    Rollups are incremental, so samples that arrive late land in them too."""
     for table, width in (("rollup_1m", MINUTE_MS), ("rollup_1h", HOUR_MS)):
-        buckets: dict[tuple[int, int], list[float]] = {}
-        for series_id, ts, value in rows:
-            key = (series_id, ts - ts % width)
-            bucket = buckets.get(key)
-            if bucket is None:
-                buckets[key] = [value, value, value, 1, value, ts]
-            else:
-                bucket[0] = min(bucket[0], value)
-                bucket[1] = max(bucket[1], value)
-                bucket[2] += value
-                bucket[3] += 1
-                if ts >= bucket[5]:
-                    bucket[4], bucket[5] = value, ts
-        conn.executemany(
-            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        # Two groupings: with a single max() aggregate SQLite takes the bare `value`
+        # from that row, which gives the bucket's last value.
+        conn.execute(
+            f"INSERT INTO {table}"
+            " SELECT a.series_id, a.bucket, a.vmin, a.vmax, a.vsum, a.n, b.vlast, b.last_ts FROM"
+            f" (SELECT series_id, ts - ts % {width} AS bucket, min(value) AS vmin,"
+            "   max(value) AS vmax, sum(value) AS vsum, count(*) AS n"
+            "   FROM samples WHERE rowid > ?1 GROUP BY 1, 2) AS a"
+            f" JOIN (SELECT series_id, ts - ts % {width} AS bucket, value AS vlast,"
+            "   max(ts) AS last_ts FROM samples WHERE rowid > ?1 GROUP BY 1, 2) AS b"
+            " USING (series_id, bucket) WHERE true"
             " ON CONFLICT (series_id, ts) DO UPDATE SET"
             " vmin = min(vmin, excluded.vmin), vmax = max(vmax, excluded.vmax),"
             " vsum = vsum + excluded.vsum, vcount = vcount + excluded.vcount,"
             " vlast = CASE WHEN excluded.last_ts >= last_ts THEN excluded.vlast ELSE vlast END,"
             " last_ts = max(last_ts, excluded.last_ts)",
-            [(sid, start, *bucket) for (sid, start), bucket in buckets.items()],
+            (after_rowid,),
         )
-
 
 class Database:
     """One read-write connection to the ttamond database."""
@@ -184,8 +182,9 @@ class Database:
                     case StoreEvent(kind=kind, timestamp_ms=ts, detail=detail):
                         self._event(conn, ts, kind, "store", detail)
                         events += 1
-            conn.executemany("INSERT OR IGNORE INTO samples VALUES (?, ?, ?)", rows)
-            _upsert_rollups(conn, rows)
+            last_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM samples").fetchone()[0]
+            conn.executemany("INSERT INTO samples VALUES (?, ?, ?)", rows)
+            _upsert_rollups(conn, last_rowid)
             points = len(rows)
             conn.execute(
                 "INSERT INTO batches (batch_key, committed_ms, points, events, origin)"
@@ -204,51 +203,57 @@ class Database:
         """Every series id, for maintenance done series by series."""
         return [row[0] for row in self._connection().execute("SELECT id FROM series ORDER BY id")]
 
-    def compact(self, series_ids: Sequence[int], *, before_ms: int) -> int:
-        """Move raw samples older than `before_ms` (an hour boundary) from the samples
-        table into hourly chunks, one transaction per series; returns samples moved.
+    def compactable_windows(self, *, before_ms: int) -> list[int]:
+        """Start times of chunk windows with raw samples older than `before_ms`."""
+        rows = self._connection().execute(
+            f"SELECT DISTINCT ts - ts % {CHUNK_MS} FROM samples WHERE ts < ? ORDER BY 1",
+            (before_ms - before_ms % CHUNK_MS,),
+        )
+        return [row[0] for row in rows]
 
-        Samples that arrive late for an hour already compacted are merged into its
-        chunk the next time round.
-        """
+    def compact(self, window_ms: int) -> int:
+        """Move the raw samples of one chunk window (CHUNK_MS long, starting at
+        `window_ms`) from the head into one chunk per series, in one transaction;
+        returns samples moved. Late samples for a window compacted before are merged
+        into its chunks."""
         conn = self._connection()
-        moved = 0
-        for series_id in series_ids:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                moved += self._compact_series(conn, series_id, before_ms)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        end = window_ms + CHUNK_MS
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            per_series: dict[int, dict[int, float]] = {}
+            moved = 0
+            for series_id, ts, value in conn.execute(
+                "SELECT series_id, ts, value FROM samples WHERE ts >= ? AND ts < ?",
+                (window_ms, end),
+            ):
+                per_series.setdefault(series_id, {})[ts] = value
+                moved += 1
+            for series_id, samples in per_series.items():
+                existing = conn.execute(
+                    "SELECT data FROM chunks WHERE series_id = ? AND start_ts = ?",
+                    (series_id, window_ms),
+                ).fetchone()
+                if existing is not None:
+                    old_times, old_values = chunks.decode(existing[0])
+                    samples = {**dict(zip(old_times, old_values, strict=True)), **samples}
+                times = sorted(samples)
+                conn.execute(
+                    "INSERT OR REPLACE INTO chunks (series_id, start_ts, end_ts, count, data)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (series_id, window_ms, times[-1], len(times),
+                     chunks.encode(times, [samples[t] for t in times])),
+                )
+            conn.execute("DELETE FROM samples WHERE ts >= ? AND ts < ?", (window_ms, end))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return moved
 
-    def _compact_series(self, conn: sqlite3.Connection, series_id: int, before_ms: int) -> int:
-        rows = conn.execute(
-            "SELECT ts, value FROM samples WHERE series_id = ? AND ts < ? ORDER BY ts",
-            (series_id, before_ms),
-        ).fetchall()
-        if not rows:
-            return 0
-        hours: dict[int, dict[int, float]] = {}
-        for ts, value in rows:
-            hours.setdefault(ts - ts % HOUR_MS, {})[ts] = value
-        for start, samples in hours.items():
-            existing = conn.execute(
-                "SELECT data FROM chunks WHERE series_id = ? AND start_ts = ?", (series_id, start)
-            ).fetchone()
-            if existing is not None:
-                old_times, old_values = chunks.decode(existing[0])
-                samples = {**dict(zip(old_times, old_values, strict=True)), **samples}
-            times = sorted(samples)
-            conn.execute(
-                "INSERT OR REPLACE INTO chunks (series_id, start_ts, end_ts, count, data)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (series_id, start, times[-1], len(times),
-                 chunks.encode(times, [samples[t] for t in times])),
-            )
-        conn.execute("DELETE FROM samples WHERE series_id = ? AND ts < ?", (series_id, before_ms))
-        return len(rows)
+    def compact_all(self, *, before_ms: int) -> int:
+        """Compact every window before `before_ms` at once (tools and tests; the store
+        actor goes window by window)."""
+        return sum(self.compact(window) for window in self.compactable_windows(before_ms=before_ms))
 
     def apply_retention(self, series_ids: Sequence[int], cutoffs: Cutoffs) -> int:
         """Delete what each tier keeps no longer, series by series so each delete walks
@@ -256,9 +261,6 @@ class Database:
         conn = self._connection()
         deleted = 0
         for series_id in series_ids:
-            deleted += conn.execute(
-                "DELETE FROM samples WHERE series_id = ? AND ts < ?", (series_id, cutoffs.raw_ms)
-            ).rowcount
             expired = (series_id, cutoffs.raw_ms)
             deleted += conn.execute(
                 "SELECT coalesce(sum(count), 0) FROM chunks WHERE series_id = ? AND end_ts < ?",
@@ -272,8 +274,10 @@ class Database:
         return deleted
 
     def expire_events(self, cutoffs: Cutoffs) -> int:
-        """Delete events and batch records past their retention; returns events deleted."""
+        """Delete events, batch records and uncompacted raw samples past their
+        retention; returns events deleted."""
         conn = self._connection()
+        conn.execute("DELETE FROM samples WHERE ts < ?", (cutoffs.raw_ms,))
         deleted = conn.execute("DELETE FROM events WHERE ts < ?", (cutoffs.events_ms,)).rowcount
         conn.execute("DELETE FROM batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
         return int(deleted)

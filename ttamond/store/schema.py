@@ -39,8 +39,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_ts ON events (ts);
     """,
-    # 2: 1-minute and 1-hour rollups, and compacted hourly chunks of raw samples.
+    # 2: raw samples become an append-only head (rowid order is arrival order, so a
+    # commit writes a few tail pages instead of one page per series) indexed by time;
+    # 1-minute and 1-hour rollups; compacted chunks of raw samples.
     """
+    CREATE TABLE samples_head (series_id INTEGER NOT NULL, ts INTEGER NOT NULL,
+                               value REAL NOT NULL);
+    INSERT INTO samples_head SELECT series_id, ts, value FROM samples ORDER BY ts;
+    DROP TABLE samples;
+    ALTER TABLE samples_head RENAME TO samples;
+    CREATE INDEX samples_ts ON samples (ts);
     CREATE TABLE rollup_1m (
         series_id INTEGER NOT NULL,
         ts INTEGER NOT NULL,
