@@ -28,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from ttamond.config import HostCollectorConfig
+from ttamond.config import HostCollectorConfig, ProcessCollectorConfig
 
 MB = 1_000_000
 CPU_RATIO_TARGET = 1.5
@@ -52,8 +52,12 @@ class BenchmarkError(Exception):
 
 
 def bare_loop(seconds: float, interval: float, mounts_refresh: float,
-              exclude_fstypes: list[str]) -> None:
-    """Do HostProbe.read()'s psutil reads on the collector's fixed schedule, build nothing.
+              exclude_fstypes: list[str], process_interval: float = 0.0,
+              top_n: int = 10) -> None:
+    """Do HostProbe.read()'s psutil reads on the collector's fixed schedule, and, when
+    `process_interval` is set, ProcessProbe.read()'s process scan at that interval
+    (every process's name, CPU and RSS; threads, fds and I/O of the top N by CPU and
+    by RSS); build nothing.
 
     Runs in a child process from its own source text (see `_bare_command`), so the child
     imports only os, sys, time and psutil; it refuses to run if ttamond or trio got in.
@@ -71,8 +75,36 @@ def bare_loop(seconds: float, interval: float, mounts_refresh: float,
     mounts: list[str] = []
     mounts_read_at = float("-inf")
     psutil.cpu_percent(percpu=True)
+    tracked: dict[int, psutil.Process] = {}
+    scanned_at = float("-inf")
     start = next_tick = time.monotonic()
     while next_tick - start < seconds:
+        if process_interval and time.monotonic() - scanned_at >= process_interval - 1e-3:
+            scanned_at = time.monotonic()
+            seen: list[tuple[float, int, psutil.Process]] = []
+            pids = set(psutil.pids())
+            for gone in set(tracked) - pids:
+                del tracked[gone]
+            for pid in pids:
+                try:
+                    process = tracked.get(pid) or tracked.setdefault(pid, psutil.Process(pid))
+                    with process.oneshot():
+                        process.name()
+                        cpu = process.cpu_percent()
+                        rss = process.memory_info().rss
+                    seen.append((cpu, rss, process))
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    tracked.pop(pid, None)
+            top = {id(p): p for _, _, p in sorted(seen, key=lambda s: -s[0])[:top_n]}
+            top.update({id(p): p for _, _, p in sorted(seen, key=lambda s: -s[1])[:top_n]})
+            for process in top.values():
+                try:
+                    with process.oneshot():
+                        process.num_threads()
+                        process.num_fds()
+                        process.io_counters()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
         psutil.cpu_percent(percpu=True)
         os.getloadavg()
         psutil.virtual_memory()
@@ -138,19 +170,25 @@ class Results:
     environment: dict[str, Any] = field(default_factory=dict)
 
 
-def measure_run(seconds: float, warmup: float, log_tail: int = 20) -> Run:
+def measure_run(seconds: float, warmup: float, log_tail: int = 20, *,
+                host_only: bool = False) -> Run:
     """Start the daemon and the bare loop together, sample both, stop both.
 
-    Raises BenchmarkError when the daemon does not come up, dies, or cannot be queried.
+    `host_only` turns the daemon's process, cgroup and GPU collectors off and the bare
+    loop's process scan with them. Raises BenchmarkError when the daemon does not come
+    up, dies, or cannot be queried.
     """
     host = HostCollectorConfig()
+    scan = ProcessCollectorConfig()
     with tempfile.TemporaryDirectory(prefix="ttamond-bench-") as temp:
         root = Path(temp)
-        config = _write_config(root)
+        config = _write_config(root, host_only=host_only)
         log_path = root / "daemon.log"
         processes: list[subprocess.Popen[bytes]] = []
         try:
-            bare = subprocess.Popen(_bare_command(seconds + STARTUP_DEADLINE + 30, host))
+            bare = subprocess.Popen(_bare_command(
+                seconds + STARTUP_DEADLINE + 30, host, 0.0 if host_only else scan.interval,
+                scan.top_n))
             processes.append(bare)
             launched = time.monotonic()
             with log_path.open("wb") as log:
@@ -187,15 +225,16 @@ def measure_run(seconds: float, warmup: float, log_tail: int = 20) -> Run:
     )
 
 
-def _write_config(root: Path) -> Path:
+def _write_config(root: Path, *, host_only: bool) -> Path:
     (root / "state").mkdir()
     (root / "run").mkdir()
     config = root / "ttamond.toml"
-    config.write_text(
-        f"[paths]\nstate_dir = {json.dumps(str(root / 'state'))}\n"
-        f"runtime_dir = {json.dumps(str(root / 'run'))}\n",
-        encoding="utf-8",
-    )
+    text = (f"[paths]\nstate_dir = {json.dumps(str(root / 'state'))}\n"
+            f"runtime_dir = {json.dumps(str(root / 'run'))}\n")
+    if host_only:
+        text += "".join(f"[collectors.{name}]\nenabled = false\n"
+                        for name in ("process", "cgroup", "gpu", "docker"))
+    config.write_text(text, encoding="utf-8")
     return config
 
 
@@ -206,9 +245,10 @@ def _daemon_env() -> dict[str, str]:
     return env
 
 
-def _bare_command(seconds: float, host: HostCollectorConfig) -> list[str]:
+def _bare_command(seconds: float, host: HostCollectorConfig, process_interval: float,
+                  top_n: int) -> list[str]:
     call = (f"bare_loop({seconds!r}, {host.interval!r}, {host.mounts_refresh!r},"
-            f" {list(host.exclude_fstypes)!r})")
+            f" {list(host.exclude_fstypes)!r}, {process_interval!r}, {top_n!r})")
     return [sys.executable, "-c", f"{inspect.getsource(bare_loop)}\n{call}\n"]
 
 
@@ -441,6 +481,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds skipped before sampling (default: the larger of 10 s and"
                         " 1/6 of --seconds, at most half of it)")
     parser.add_argument("--repeat", type=int, default=1, help="runs; medians are reported")
+    parser.add_argument("--host-only", action="store_true",
+                        help="only the host collector (process, cgroup, GPU, Docker off), "
+                        "against a bare loop without the process scan")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     parser.add_argument("--carbon", action="store_true",
                         help="measure with the carbon tracker on (not possible yet)")
@@ -470,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               " import reference below")
     try:
         for index in range(1, args.repeat + 1):
-            run = measure_run(args.seconds, warmup)
+            run = measure_run(args.seconds, warmup, host_only=args.host_only)
             results.runs.append(run)
             _print_run(index, args.repeat, run)
     except BenchmarkError as exc:

@@ -28,6 +28,9 @@ interval = {interval}
 
 [selfmon]
 interval = 0.5
+
+[web]
+bind = "127.0.0.1:0"
 """
 
 

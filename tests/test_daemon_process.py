@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.daemon_process import DaemonProcess
 from ttamond.control import CommandError, request
@@ -27,7 +29,7 @@ def test_ready_status_and_clean_stop(daemon: DaemonProcess) -> None:
     assert status["state"] == "running"
     actors = {a["name"]: a for a in status["actors"]}
     assert set(actors) == {"store", "latest", "control", "collector:host", "collector:cgroup",
-                           "collector:process", "collector:gpu", "selfmon"}
+                           "collector:process", "collector:gpu", "selfmon", "web"}
     assert all(a["state"] == "running" for a in actors.values())
     assert actors["store"]["critical"] and actors["control"]["critical"]
     assert status["store"]["mode"] == "live"
@@ -65,7 +67,7 @@ def test_latest_values_over_the_socket(daemon: DaemonProcess) -> None:
     actors = request(daemon.socket_path, "actors")
     assert [a["name"] for a in actors] == [
         "store", "latest", "control", "collector:host", "collector:cgroup", "collector:process",
-        "collector:gpu", "selfmon"]
+        "collector:gpu", "selfmon", "web"]
     # No GPU on these machines: the GPU collector says so once, as a stored failure.
     latest = request(daemon.socket_path, "latest", {"prefix": "process_"})
     assert any(v["name"] == "process_count" for v in latest["values"])
@@ -251,3 +253,19 @@ def test_query_over_the_socket(daemon: DaemonProcess) -> None:
     assert "cannot read a label matcher at 'x=1'" in bad.stderr
     duration = daemon.cli("query", "cpu", "--since", "forever")
     assert duration.returncode == 2 and "bad duration 'forever'" in duration.stderr
+
+
+def test_metrics_and_health_over_http(daemon: DaemonProcess) -> None:
+    daemon.start_ready()
+    status = daemon.wait_for_status(lambda s: s["web"] is not None and s["uptime_s"] >= 1)
+    url = status["web"]["url"]
+    assert url.startswith("http://127.0.0.1:")
+    metrics = httpx.get(url + "metrics", timeout=10)
+    assert metrics.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(metrics.text)}
+    assert "host_cpu_percent" in families and "ttamond_build_info" in families
+    assert families["host_net_received_bytes"].type == "counter"  # _total is the sample's
+    assert httpx.get(url + "healthz", timeout=10).status_code == 200
+    assert httpx.get(url + "readyz", timeout=10).status_code == 200
+    api = httpx.get(url + "api/v1/status", timeout=10).json()
+    assert api["state"] == "running" and api["pid"] == status["pid"]

@@ -151,7 +151,12 @@ class WebConfig(_Section, frozen=True):
 
     enabled: bool = True
     bind: str = "127.0.0.1:9471"
-    """host:port; loopback by default. Prometheus scrapes /metrics here."""
+    """host:port ([v6]:port); loopback by default. Prometheus scrapes /metrics here."""
+
+    def __post_init__(self) -> None:
+        host, _, port = self.bind.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"bind: expected host:port (e.g. 127.0.0.1:9471), got {self.bind!r}")
 
 
 class SelfmonConfig(_Section, frozen=True):

@@ -10,7 +10,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
@@ -18,7 +18,7 @@ import trio
 from ttamond import __version__
 from ttamond.actors.collector import CollectorActor
 from ttamond.actors.control import ControlActor
-from ttamond.actors.latest import LatestActor
+from ttamond.actors.latest import LatestActor, LatestValue
 from ttamond.actors.selfmon import SelfmonActor
 from ttamond.actors.store import StoreActor
 from ttamond.bus import Bus, Overflow
@@ -47,6 +47,9 @@ from ttamond.supervisor import (
     Supervisor,
 )
 from ttamond.systemd import Notifier, watchdog_interval
+
+if TYPE_CHECKING:
+    from ttamond.actors.web import WebActor
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ class Daemon:
         self.started_ms = now_ms()
         self.state = "starting"
         self._latest: LatestActor | None = None
+        self._web: WebActor | None = None
         self._stop = trio.Event()
         self._store_mailbox = self.bus.subscribe(
             "store",
@@ -204,11 +208,14 @@ class Daemon:
                   for plan in collector_plans(config)]
         if config.selfmon.enabled:
             specs.append(ChildSpec("selfmon", self._run_selfmon(config)))
+        if config.web.enabled:
+            specs.append(ChildSpec("web", self._run_web(config)))
         return specs
 
     @staticmethod
     def _section(config: Config, actor: str) -> Any:
-        sections: dict[str, Any] = {"store": config.store, "selfmon": config.selfmon}
+        sections: dict[str, Any] = {"store": config.store, "selfmon": config.selfmon,
+                                    "web": config.web}
         sections.update((plan.name, plan.section) for plan in collector_plans(config))
         return sections.get(actor)
 
@@ -259,6 +266,24 @@ class Daemon:
                         log.warning("%s: %s", plan.name, exc)
 
         return run
+
+    def _run_web(self, config: Config) -> Callable[..., Any]:
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            # Imported here: hypercorn and starlette cost memory a daemon without
+            # [web] enabled should not pay.
+            from ttamond.actors.web import WebActor
+            from ttamond.web.app import create_app
+
+            app = create_app(latest=self._latest_values, status=self.status,
+                             ready=lambda: self.state == "running")
+            actor = WebActor(config.web.bind, app)
+            self._web = actor
+            await actor.run(task_status=task_status)
+
+        return run
+
+    def _latest_values(self) -> list[LatestValue]:
+        return self._latest.query() if self._latest is not None else []
 
     def _run_selfmon(self, config: Config) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
@@ -344,7 +369,14 @@ class Daemon:
             "actors": actors,
             "store": self.store_stats,
             "bus": {"subscriptions": self.bus.stats(), "unrouted": self.bus.unrouted},
+            "web": self._web_status(),
         }
+
+    def _web_status(self) -> dict[str, Any] | None:
+        if self._web is None or self._web.port is None:
+            return None
+        host = self.config.web.bind.rpartition(":")[0]
+        return {"url": f"http://{host}:{self._web.port}/"}
 
     def _summary(self) -> str:
         status = self.status()
