@@ -65,4 +65,13 @@ def collector_plans(config: Config) -> list[CollectorPlan]:
 
         plans.append(CollectorPlan("collector:gpu", gpu.interval, gpu.unavailable_retry,
                                    make_gpu, gpu))
+    docker = collectors.docker
+    if docker.enabled:
+        def make_docker() -> Probe:
+            from ttamond.probes.docker import DockerProbe
+
+            return DockerProbe(docker.url, timeout=docker.timeout)
+
+        plans.append(CollectorPlan("collector:docker", docker.interval, docker.unavailable_retry,
+                                   make_docker, docker))
     return plans

@@ -206,6 +206,9 @@ class Daemon:
         ]
         specs += [ChildSpec(plan.name, self._run_collector(plan))
                   for plan in collector_plans(config)]
+        docker = config.collectors.docker
+        if docker.enabled and docker.events:
+            specs.append(ChildSpec("docker:events", self._run_docker_events(config)))
         if config.selfmon.enabled:
             specs.append(ChildSpec("selfmon", self._run_selfmon(config)))
         if config.web.enabled:
@@ -215,7 +218,7 @@ class Daemon:
     @staticmethod
     def _section(config: Config, actor: str) -> Any:
         sections: dict[str, Any] = {"store": config.store, "selfmon": config.selfmon,
-                                    "web": config.web}
+                                    "web": config.web, "docker:events": config.collectors.docker}
         sections.update((plan.name, plan.section) for plan in collector_plans(config))
         return sections.get(actor)
 
@@ -264,6 +267,29 @@ class Daemon:
                         close()
                     except ProbeError as exc:
                         log.warning("%s: %s", plan.name, exc)
+
+        return run
+
+    def _run_docker_events(self, config: Config) -> Callable[..., Any]:
+        docker = config.collectors.docker
+
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            from ttamond.probes.docker import engine_url, missing_socket
+
+            # Without an engine socket, wait for one rather than import the SDK (~20 MB).
+            url = engine_url(docker.url)
+            task_status.started()
+            if missing_socket(url) is not None:
+                log.info("docker events: no engine at %s; looking again every %g s",
+                         url, docker.unavailable_retry)
+                # A file appearing has no event to wait on: look again now and then.
+                while missing_socket(url) is not None:  # noqa: ASYNC110
+                    await trio.sleep(docker.unavailable_retry)
+            from ttamond.actors.docker_events import DockerEventsActor
+
+            actor = DockerEventsActor(self.bus, docker.url, timeout=docker.timeout,
+                                      unavailable_retry=docker.unavailable_retry)
+            await actor.run()
 
         return run
 

@@ -67,11 +67,13 @@ class ActorStateChanged(Message, frozen=True, tag="actor_state_changed"):
 
 
 class StoreEvent(Message, frozen=True, tag="store_event"):
-    """Something the store did that a person should know about (recovery, torn spool)."""
+    """Something a person should know about, stored in the events table: the store's
+    own (recovery, torn spool) or an actor's (container started, died, OOM-killed)."""
 
     kind: str
     timestamp_ms: int
     detail: str
+    source: str = "store"
 
 
 AnyMessage = MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent

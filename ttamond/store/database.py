@@ -179,8 +179,8 @@ class Database:
                         self._event(conn, message.timestamp_ms, "actor_state", message.actor,
                                     json.dumps(detail))
                         events += 1
-                    case StoreEvent(kind=kind, timestamp_ms=ts, detail=detail):
-                        self._event(conn, ts, kind, "store", detail)
+                    case StoreEvent(kind=kind, timestamp_ms=ts, detail=detail, source=source):
+                        self._event(conn, ts, kind, source, detail)
                         events += 1
             last_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM samples").fetchone()[0]
             conn.executemany("INSERT INTO samples VALUES (?, ?, ?)", rows)
