@@ -25,6 +25,9 @@ def render_status(status: dict[str, Any]) -> str:
     ]
     if store["last_error"]:
         lines.append(f"          last write error: {store['last_error']}")
+    web = status.get("web")
+    lines.append(f"web       {web['url']} (/metrics, /healthz, /readyz, /api/v1/status)"
+                 if web else "web       off")
     lines += ["", "ACTOR                STATE        RESTARTS  SINCE     LAST ERROR"]
     now = time.time() * 1000
     for actor in status["actors"]:
