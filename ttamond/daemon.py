@@ -6,7 +6,6 @@ import fcntl
 import logging
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +22,9 @@ from ttamond.actors.selfmon import SelfmonActor
 from ttamond.actors.store import StoreActor
 from ttamond.bus import Bus, Overflow
 from ttamond.collectors import CollectorPlan, collector_plans
+from ttamond.commands import command_handlers
 from ttamond.config import Config, ConfigError, load_config
-from ttamond.control import CommandError, Handler
+from ttamond.control import Handler
 from ttamond.logs import set_level
 from ttamond.looplag import LagMeter
 from ttamond.messages import (
@@ -36,9 +36,6 @@ from ttamond.messages import (
 )
 from ttamond.paths import Paths, resolve_paths
 from ttamond.probes.base import ProbeError
-from ttamond.selector import SelectorError
-from ttamond.store.database import HOUR_MS
-from ttamond.store.queries import QueryError, Retention, run_query
 from ttamond.store.stats import StoreStats
 from ttamond.supervisor import (
     ChildSpec,
@@ -338,43 +335,11 @@ class Daemon:
     # Control commands.
 
     def _handlers(self) -> dict[str, Handler]:
-        async def ping(args: dict[str, Any]) -> Any:
-            return {"pong": True, "pid": os.getpid(), "version": __version__}
+        return command_handlers(self)
 
-        async def status(args: dict[str, Any]) -> Any:
-            return self.status()
-
-        async def actors(args: dict[str, Any]) -> Any:
-            return self.supervisor.snapshot()
-
-        async def latest(args: dict[str, Any]) -> Any:
-            prefix = args.get("prefix", "")
-            if not isinstance(prefix, str):
-                raise CommandError("bad_request", "latest: 'prefix' must be a string")
-            if self._latest is None:
-                raise CommandError("unavailable", "latest values are not available yet")
-            return {"values": self._latest.query(prefix),
-                    "failures": list(self._latest.failures.values())}
-
-        async def query(args: dict[str, Any]) -> Any:
-            store = self.config.store
-            retention = Retention(
-                raw_ms=store.raw_retention_hours * HOUR_MS,
-                minute_ms=store.minute_retention_days * 24 * HOUR_MS,
-                hour_ms=store.hour_retention_days * 24 * HOUR_MS,
-            )
-            try:
-                return await trio.to_thread.run_sync(
-                    run_query, args, self.paths.database, retention, now_ms()
-                )
-            except (QueryError, SelectorError) as exc:
-                raise CommandError("bad_request", str(exc)) from None
-            except sqlite3.Error as exc:
-                raise CommandError("unavailable",
-                                   f"cannot read {self.paths.database}: {exc}") from None
-
-        return {"ping": ping, "status": status, "actors": actors, "latest": latest,
-                "query": query}
+    def latest_view(self) -> LatestActor | None:
+        """The running latest-values view, if it has started."""
+        return self._latest
 
     def status(self) -> dict[str, Any]:
         """Everything `ttamond status` shows."""
