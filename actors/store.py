@@ -17,7 +17,8 @@ import trio
 from ttamond.bus import Subscription
 from ttamond.config import StoreConfig
 from ttamond.messages import AnyMessage, MetricBatch, StoreEvent, now_ms
-from ttamond.store.database import HOUR_MS, Cutoffs, Database, is_transient
+from ttamond.store.database import Cutoffs, Database, is_transient
+from ttamond.store.queries import retention_of
 from ttamond.store.spool import Spool
 from ttamond.store.stats import StoreStats
 
@@ -217,17 +218,18 @@ class StoreActor:
             log.debug("compacted %d samples into chunks", moved)
 
     async def _retain(self) -> None:
-        config, now = self.config, now_ms()
+        reach, now = retention_of(self.config), now_ms()
         cutoffs = Cutoffs(
-            raw_ms=now - config.raw_retention_hours * HOUR_MS,
-            minute_ms=now - config.minute_retention_days * DAY_MS,
-            hour_ms=now - config.hour_retention_days * DAY_MS,
-            events_ms=now - config.events_retention_days * DAY_MS,
+            raw_ms=now - reach.raw_ms,
+            minute_ms=now - reach.minute_ms,
+            hour_ms=now - reach.hour_ms,
+            events_ms=now - self.config.events_retention_days * DAY_MS,
         )
         deleted = await self._series_by_series(lambda ids: self._db.apply_retention(ids, cutoffs))
-        if await self._guarded(lambda: self._db.expire_events(cutoffs)) is not None and deleted:
+        await self._guarded(lambda: self._db.expire_events(cutoffs))
+        if deleted:
             log.info("retention: deleted %d raw samples older than %d h",
-                     deleted, config.raw_retention_hours)
+                     deleted, self.config.raw_retention_hours)
 
     async def _series_by_series(self, step: Callable[[list[int]], int]) -> int:
         """Run `step` over every series, a slice per worker-thread call, so maintenance

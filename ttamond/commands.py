@@ -12,8 +12,7 @@ from ttamond import __version__
 from ttamond.control import CommandError, Handler
 from ttamond.messages import now_ms
 from ttamond.selector import SelectorError
-from ttamond.store.database import HOUR_MS
-from ttamond.store.queries import QueryError, Retention, run_query
+from ttamond.store.queries import QueryError, retention_of, run_query
 
 if TYPE_CHECKING:
     from ttamond.daemon import Daemon
@@ -41,12 +40,7 @@ def command_handlers(daemon: Daemon) -> dict[str, Handler]:
         return {"values": view.query(prefix), "failures": list(view.failures.values())}
 
     async def query(args: dict[str, Any]) -> Any:
-        store = daemon.config.store
-        retention = Retention(
-            raw_ms=store.raw_retention_hours * HOUR_MS,
-            minute_ms=store.minute_retention_days * 24 * HOUR_MS,
-            hour_ms=store.hour_retention_days * 24 * HOUR_MS,
-        )
+        retention = retention_of(daemon.config.store)
         database = daemon.paths.database
         try:
             return await trio.to_thread.run_sync(run_query, args, database, retention, now_ms())

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from ttamond.config import StoreConfig
 from ttamond.selector import Selector, parse_selector
 from ttamond.store import chunks
 from ttamond.store.database import HOUR_MS, MINUTE_MS
@@ -29,6 +30,15 @@ class Retention(msgspec.Struct, frozen=True):
     raw_ms: int
     minute_ms: int
     hour_ms: int
+
+
+def retention_of(config: StoreConfig) -> Retention:
+    """The tiers' reach, from the [store] settings."""
+    return Retention(
+        raw_ms=config.raw_retention_hours * HOUR_MS,
+        minute_ms=config.minute_retention_days * 24 * HOUR_MS,
+        hour_ms=config.hour_retention_days * 24 * HOUR_MS,
+    )
 
 
 class SeriesResult(msgspec.Struct, frozen=True):
