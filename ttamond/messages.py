@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -27,14 +27,18 @@ class Message(msgspec.Struct, frozen=True, tag_field="type", kw_only=True):
     """Base of every bus message; the tag names the concrete type on the wire."""
 
 
-class MetricPoint(msgspec.Struct, frozen=True, array_like=True):
-    """One value of one series. Not a bus message on its own: it travels in a batch."""
+class MetricPoint(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One value of one series. Not a bus message on its own: it travels in a batch.
+    Untracked by the cycle collector (it holds only strings and numbers): batches
+    of thousands would otherwise make every collection longer."""
 
     name: str
     value: float
     labels: Labels = ()
     kind: MetricKind = "gauge"
     unit: str = ""
+    timestamp_ms: int = 0
+    """0: the batch's timestamp. Reported samples carry their own."""
 
 
 class MetricBatch(Message, frozen=True, tag="metric_batch"):
@@ -76,7 +80,201 @@ class StoreEvent(Message, frozen=True, tag="store_event"):
     source: str = "store"
 
 
-AnyMessage = MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent
+# What TTA components report (the ingestion API). Every message names the component
+# and the environment it comes from; a missing timestamp means "when received".
+
+Environment = Literal["dev", "prototype", "prod"]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+ShortText = Annotated[str, msgspec.Meta(max_length=256)]
+Text = Annotated[str, msgspec.Meta(max_length=16_384)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+ContextValue = str | int | float | bool | None
+Severity = Literal["debug", "info", "warning", "error", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("debug", "info", "warning", "error", "critical")
+
+
+ComponentName = Annotated[str, msgspec.Meta(min_length=1, max_length=64,
+                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class Reported(Message, frozen=True, kw_only=True):
+    """Base of every message a component sends."""
+
+    component: ComponentName
+    environment: Environment
+    timestamp_ms: int = 0
+
+
+class Sample(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
+    """One reported value of one series (untracked by the cycle collector, like
+    MetricPoint: it cannot be part of a cycle)."""
+
+    name: Name
+    value: float
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    kind: MetricKind = "gauge"
+    unit: ShortText = ""
+    timestamp_ms: int = 0
+
+
+class MetricSamples(Reported, frozen=True, tag="metrics", forbid_unknown_fields=True):
+    """Samples of the component's own series."""
+
+    samples: Annotated[list[Sample], msgspec.Meta(max_length=100_000)]
+
+
+class MonitoringStarted(Reported, frozen=True, tag="monitoring_started",
+                        forbid_unknown_fields=True):
+    """A component began a monitoring session (the platform's `MonitoringSession`)."""
+
+    session_id: Name
+    version: ShortText = ""
+    host: ShortText = ""
+    pid: Count | None = None
+    heartbeat_interval: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+
+
+class MonitoringStopped(Reported, frozen=True, tag="monitoring_stopped",
+                        forbid_unknown_fields=True):
+    """A component ended its monitoring session."""
+
+    session_id: Name
+    reason: ShortText = ""
+
+
+class Heartbeat(Reported, frozen=True, tag="heartbeat", forbid_unknown_fields=True):
+    """A live session is still alive."""
+
+    session_id: Name
+
+
+class AIMetrics(Reported, frozen=True, tag="ai_metrics", forbid_unknown_fields=True):
+    """One AI model invocation."""
+
+    model: Name
+    inference_time_ms: NonNegative
+    operation: ShortText = ""
+    tokens_in: Count = 0
+    tokens_out: Count = 0
+    gpu_utilization: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    energy_joules: NonNegative | None = None
+    success: bool = True
+
+
+class DatabaseOperation(Reported, frozen=True, tag="db_operation", forbid_unknown_fields=True):
+    """One database operation (Neo4j, Redis, SQL, ...)."""
+
+    database: Name
+    operation: Name
+    duration_ms: NonNegative
+    rows: Count = 0
+    success: bool = True
+
+
+class NetworkActivity(Reported, frozen=True, tag="network", forbid_unknown_fields=True):
+    """Network traffic over an interval, or one request."""
+
+    protocol: Name
+    endpoint: ShortText = ""
+    bytes_sent: Count = 0
+    bytes_received: Count = 0
+    latency_ms: NonNegative | None = None
+    websocket_connections: Count | None = None
+
+
+class StackFrame(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One frame of a stack trace, innermost last."""
+
+    module: ShortText
+    function: ShortText
+    filename: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+    lineno: Count = 0
+    in_app: bool = True
+    """The application's own code, not a library's: only these shape the fingerprint."""
+    vars: dict[str, ShortText] = msgspec.field(default_factory=dict)
+
+
+class ErrorEvent(Reported, frozen=True, tag="error", forbid_unknown_fields=True):
+    """An error a component met (the platform's `ErrorEvent`)."""
+
+    error_type: Name
+    message: Text
+    severity: Severity = "error"
+    stack: Annotated[list[StackFrame], msgspec.Meta(max_length=256)] = msgspec.field(
+        default_factory=list
+    )
+    context: dict[str, ContextValue] = msgspec.field(default_factory=dict)
+    user_session_id: ShortText | None = None
+    release: ShortText = ""
+    """The component's version, for version-aware regressions."""
+    fingerprint: ShortText | None = None
+    """Set by the client to group by its own rule instead of the daemon's."""
+
+
+class EngagementEvent(Reported, frozen=True, tag="engagement", forbid_unknown_fields=True):
+    """A therapy-session engagement event; stored by the engagement actor."""
+
+    event: Name
+    session_id: ShortText | None = None
+    user_id: ShortText | None = None
+    properties: dict[str, ContextValue] = msgspec.field(default_factory=dict)
+
+
+ReportedMessage = (
+    MetricSamples | MonitoringStarted | MonitoringStopped | Heartbeat | AIMetrics
+    | DatabaseOperation | NetworkActivity | ErrorEvent | EngagementEvent
+)
+
+
+# What the daemon makes of reports, inside the process.
+
+class ErrorRecorded(Message, frozen=True, tag="error_recorded"):
+    """A scrubbed, fingerprinted error event, ready to be grouped and stored."""
+
+    event: ErrorEvent
+    fingerprint: str
+    title: str
+    """The normalised message: what the group is called."""
+    received_ms: int
+    critical: bool = False
+
+
+class ErrorGroupStateSet(Message, frozen=True, tag="error_group_state_set"):
+    """A person resolved, ignored or reopened an error group."""
+
+    group_id: int
+    state: Literal["unresolved", "resolved", "ignored"]
+    resolved_in: str = ""
+    timestamp_ms: int = 0
+
+
+class CriticalErrorRaised(Message, frozen=True, tag="critical_error_raised"):
+    """An error that must reach a person now: severity critical, or from a component
+    critical to therapy sessions. For the alert escalator; stored as an event."""
+
+    fingerprint: str
+    title: str
+    component: str
+    environment: str
+    severity: Severity
+    timestamp_ms: int
+
+
+class ComponentEvent(Message, frozen=True, tag="component_event"):
+    """A lifecycle or engagement report kept as an event row (scrubbed already)."""
+
+    kind: str
+    component: str
+    environment: str
+    timestamp_ms: int
+    detail: dict[str, Any]
+
+
+AnyMessage = (
+    MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | ErrorRecorded
+    | ErrorGroupStateSet | CriticalErrorRaised | ComponentEvent
+)
 
 message_decoder = msgspec.json.Decoder(AnyMessage)
 message_encoder = msgspec.json.Encoder()
