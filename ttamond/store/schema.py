@@ -81,6 +81,54 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (series_id, start_ts)
     );
     """,
+    # 3: error tracking. Groups by fingerprint; the latest events of each group with
+    # full stack and context; affected sessions; hourly counts per component and
+    # environment, kept apart from events so trimming events keeps the history.
+    """
+    CREATE TABLE error_groups (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL UNIQUE,
+        error_type TEXT NOT NULL,
+        title TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('unresolved', 'resolved', 'ignored', 'regressed')),
+        resolved_in TEXT NOT NULL DEFAULT '',
+        state_changed_ms INTEGER NOT NULL
+    );
+    CREATE INDEX error_groups_last_seen ON error_groups (last_seen_ms);
+    CREATE TABLE error_events (
+        id INTEGER PRIMARY KEY,
+        group_id INTEGER NOT NULL REFERENCES error_groups (id),
+        ts INTEGER NOT NULL,
+        component TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        release TEXT NOT NULL,
+        message TEXT NOT NULL,
+        stack TEXT NOT NULL,
+        context TEXT NOT NULL,
+        session TEXT
+    );
+    CREATE INDEX error_events_group ON error_events (group_id, id);
+    CREATE TABLE error_sessions (
+        group_id INTEGER NOT NULL,
+        session TEXT NOT NULL,
+        PRIMARY KEY (group_id, session)
+    ) WITHOUT ROWID;
+    CREATE TABLE error_counts (
+        group_id INTEGER NOT NULL,
+        hour_ts INTEGER NOT NULL,
+        component TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (group_id, hour_ts, component, environment)
+    ) WITHOUT ROWID;
+    CREATE INDEX error_counts_hour ON error_counts (hour_ts);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

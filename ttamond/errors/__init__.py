@@ -1,0 +1,1 @@
+"""Error events: grouping them by fingerprint and naming the groups."""
