@@ -8,7 +8,7 @@ from pathlib import Path
 
 import trio
 
-from ttamond.control import Handler, answer, error_reply, prepare_socket_path
+from ttamond.control import Handler, RawHandler, answer, error_reply, prepare_socket_path
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class ControlActor:
     def __init__(
         self,
         path: Path,
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, Handler | RawHandler],
         *,
         mode: int = 0o660,
         max_request_bytes: int = 1024 * 1024,
@@ -85,14 +85,20 @@ class ControlActor:
                 if discarding:
                     discarding = False
                     continue
-                if line.strip():
+                if len(line) > self.max_request_bytes:
+                    await stream.send_all(self._too_large())
+                elif line.strip():
                     self.requests += 1
                     await stream.send_all(await answer(line, self.handlers))
             if len(buffer) > self.max_request_bytes and not discarding:
-                await stream.send_all(error_reply(
-                    "request_too_large",
-                    f"request exceeds {self.max_request_bytes} bytes; skipped to the next line",
-                ))
+                await stream.send_all(self._too_large())
                 discarding = True
             if discarding:
                 buffer.clear()
+
+    def _too_large(self) -> bytes:
+        return error_reply(
+            "request_too_large",
+            f"request exceeds {self.max_request_bytes} bytes (control.max_request_bytes);"
+            " skipped to the next line",
+        )

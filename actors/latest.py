@@ -7,6 +7,7 @@ import trio
 
 from ttamond.bus import Subscription
 from ttamond.messages import Labels, MetricBatch, ProbeFailed
+from ttamond.receipts import Ingested
 
 
 class LatestValue(msgspec.Struct, frozen=True):
@@ -28,7 +29,7 @@ class LatestActor:
     the latest values can afford; the skips are counted on the subscription.
     """
 
-    def __init__(self, mailbox: Subscription[MetricBatch | ProbeFailed]) -> None:
+    def __init__(self, mailbox: Subscription[MetricBatch | ProbeFailed | Ingested]) -> None:
         self.mailbox = mailbox
         self._values: dict[tuple[str, Labels], tuple[float, str, str, int, str]] = {}
         self.failures: dict[str, ProbeFailed] = {}
@@ -39,15 +40,19 @@ class LatestActor:
         async for message in self.mailbox:
             self.update(message)
 
-    def update(self, message: MetricBatch | ProbeFailed) -> None:
+    def update(self, message: MetricBatch | ProbeFailed | Ingested) -> None:
         """Apply one message to the view."""
         match message:
             case MetricBatch(source=source, timestamp_ms=ts, points=points):
                 for point in points:
                     self._values[(point.name, point.labels)] = (
-                        point.value, point.kind, point.unit, ts, source
+                        point.value, point.kind, point.unit, point.timestamp_ms or ts, source
                     )
                 self.failures.pop(source, None)
+            case Ingested(messages=messages):
+                for inner in messages:
+                    if isinstance(inner, MetricBatch):
+                        self.update(inner)
             case ProbeFailed(source=source):
                 self.failures[source] = message
             case _:

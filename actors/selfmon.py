@@ -8,6 +8,7 @@ import psutil
 import trio
 
 from ttamond.bus import Bus
+from ttamond.ingest.pipeline import IngestStats
 from ttamond.looplag import LagMeter
 from ttamond.messages import MetricBatch, MetricPoint, labels, now_ms
 from ttamond.store.stats import StoreStats
@@ -28,12 +29,14 @@ class SelfmonActor:
         store: StoreStats,
         lag: LagMeter,
         interval: float,
+        ingest: IngestStats | None = None,
     ) -> None:
         self.bus = bus
         self.actors = actors
         self.store = store
         self.lag = lag
         self.interval = interval
+        self.ingest = ingest
         self._process = psutil.Process()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -75,6 +78,16 @@ class SelfmonActor:
             MetricPoint("ttamond_store_write_errors_total", store.write_errors, (), "counter"),
             MetricPoint("ttamond_store_database_bytes", store.database_bytes, (), "gauge", "bytes"),
         ]
+        if (ingest := self.ingest) is not None:
+            points += [
+                MetricPoint("ttamond_ingest_messages_total", ingest.accepted,
+                            labels(outcome="accepted"), "counter"),
+                MetricPoint("ttamond_ingest_messages_total", ingest.rejected,
+                            labels(outcome="rejected"), "counter"),
+                MetricPoint("ttamond_ingest_samples_total", ingest.samples, (), "counter"),
+                MetricPoint("ttamond_ingest_errors_total", ingest.errors, (), "counter"),
+                MetricPoint("ttamond_ingest_not_stored_total", ingest.not_stored, (), "counter"),
+            ]
         with self._process.oneshot():
             cpu = self._process.cpu_times()
             rss = self._process.memory_info().rss

@@ -16,7 +16,15 @@ import trio
 
 from ttamond.bus import Subscription
 from ttamond.config import StoreConfig
-from ttamond.messages import AnyMessage, MetricBatch, StoreEvent, now_ms
+from ttamond.messages import (
+    ActorStateChanged,
+    AnyMessage,
+    MetricBatch,
+    ProbeFailed,
+    StoreEvent,
+    now_ms,
+)
+from ttamond.receipts import Ingested, Receipt
 from ttamond.store.database import Cutoffs, Database, is_transient
 from ttamond.store.queries import retention_of
 from ttamond.store.spool import Spool
@@ -32,6 +40,10 @@ MAINTENANCE_SLICE = 64
 COMPACT_GRACE_MS = 2 * 60_000
 DAY_MS = 86_400_000
 REPLAY_FRAMES_PER_STEP = 64
+
+
+StoreInput = MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | Ingested
+"""What the store's mailbox takes; everything else arrives inside an `Ingested`."""
 
 
 class SpoolFrame(msgspec.Struct, array_like=True, frozen=True):
@@ -54,6 +66,11 @@ class StoreActor:
     A transient failure (busy, locked, read-only, full, I/O) keeps the actor running and
     retries every `retry_interval`; any other failure is spooled and then raised, so the
     supervisor restarts the actor and the database is checked on open.
+
+    Reported batches (`Ingested`) carry a receipt: the store then commits as soon as it
+    is free rather than waiting for the batch to fill, taking everything queued
+    meanwhile into the same transaction (group commit), and settles each receipt once
+    the commit, or the spool's fsync, is done.
     """
 
     def __init__(
@@ -62,16 +79,18 @@ class StoreActor:
         *,
         database: Path,
         spool: Path,
-        mailbox: Subscription[AnyMessage],
+        mailbox: Subscription[StoreInput],
         stats: StoreStats,
         shutdown_grace: float = 5.0,
+        error_events_per_group: int = 20,
     ) -> None:
         self.config = config
         self.mailbox = mailbox
         self.stats = stats
         self.shutdown_grace = shutdown_grace
         self._db = Database(
-            database, busy_timeout=config.busy_timeout, synchronous=config.synchronous
+            database, busy_timeout=config.busy_timeout, synchronous=config.synchronous,
+            error_events_per_group=error_events_per_group,
         )
         self._spool = Spool(spool, max_bytes=config.spool_max_bytes)
         self._limiter = trio.CapacityLimiter(1)
@@ -79,6 +98,8 @@ class StoreActor:
         self._sequence = 0
         self._pending: list[AnyMessage] = []
         self._pending_points = 0
+        self._receipts: list[Receipt] = []
+        self._persisted = False
         self._spooling = False
         self._started_spooling = trio.Event()
         self._replay_offset = 0
@@ -107,20 +128,37 @@ class StoreActor:
             with trio.move_on_after(self.shutdown_grace, shield=True):
                 await self._drain()
                 await self._in_thread(self._db.close)
+            for receipt in self._receipts:
+                receipt.settle("the store stopped before writing the batch")
 
     async def _consume(self) -> None:
         deadline = float("inf")
         while True:
             with trio.move_on_at(deadline):
                 self._take(await self.mailbox.receive())
+                self._take_queued()
                 if deadline == float("inf"):
                     deadline = trio.current_time() + self.config.batch_max_age
-                if self._pending_points < self.config.batch_max_rows:
+                if self._pending_points < self.config.batch_max_rows and not self._receipts:
                     continue
             await self.flush()
             deadline = float("inf")
 
-    def _take(self, message: AnyMessage) -> None:
+    def _take_queued(self) -> None:
+        # What queued while the last commit ran joins this one, up to a full batch.
+        while self._pending_points < self.config.batch_max_rows:
+            try:
+                self._take(self.mailbox.receive_nowait())
+            except trio.WouldBlock:
+                return
+
+    def _take(self, message: StoreInput | AnyMessage) -> None:
+        if isinstance(message, Ingested):
+            for inner in message.messages:
+                self._take(inner)
+            if message.receipt is not None:
+                self._receipts.append(message.receipt)
+            return
         self._pending.append(message)
         self._pending_points += len(message.points) if isinstance(message, MetricBatch) else 1
 
@@ -129,15 +167,23 @@ class StoreActor:
         self._take(event)
 
     async def flush(self) -> None:
-        """Commit (or spool) what is pending now."""
+        """Commit (or spool) what is pending now, then settle the receipts it covers."""
         if not self._pending:
+            for receipt in self._receipts:
+                receipt.settle()
+            self._receipts.clear()
             return
         messages, self._pending, self._pending_points = self._pending, [], 0
+        receipts, self._receipts = self._receipts, []
         self._sequence += 1
         key = f"{self._instance}-{self._sequence}"
+        self._persisted = False
         try:
             await self._in_thread(self._store_sync, key, messages)
         finally:
+            problem = None if self._persisted else (self.stats.last_error or "not written")
+            for receipt in receipts:
+                receipt.settle(problem)
             if self._spooling:
                 self._started_spooling.set()  # start retrying now, not at the next round
 
@@ -147,6 +193,8 @@ class StoreActor:
                 self._take(self.mailbox.receive_nowait())
             except trio.WouldBlock:
                 break
+            if self._pending_points >= self.config.batch_max_rows:
+                await self.flush()
         await self.flush()
 
     async def _maintain(self) -> None:
@@ -268,6 +316,7 @@ class StoreActor:
                     raise
                 log.warning("database refused a write (%s); spooling to %s", exc, self._spool.path)
                 return
+            self._persisted = True
             self._count_commit(messages, (time.perf_counter() - started) * 1000)
             return
         self._spool_sync(key, messages)
@@ -280,6 +329,7 @@ class StoreActor:
         except OSError as exc:
             accepted, problem = False, f"spool write failed: {exc}"
         if accepted:
+            self._persisted = True
             self.stats.spooled_batches += 1
         else:
             self.stats.spool_dropped_batches += 1

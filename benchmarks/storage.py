@@ -41,6 +41,7 @@ from ttamond.messages import (
     StoreEvent,
     labels,
 )
+from ttamond.receipts import Ingested
 from ttamond.selector import parse_selector
 from ttamond.store.database import HOUR_MS, Database
 from ttamond.store.queries import Reader, Retention
@@ -118,7 +119,8 @@ def bytes_per_sample(series: int, hours: float, folder: Path) -> None:
 
 async def _ingest(folder: Path, batches: int, points: int) -> float:
     bus = Bus()
-    mailbox = bus.subscribe("store", (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent),
+    mailbox = bus.subscribe("store",
+                            (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent, Ingested),
                             policy=Overflow.BLOCK, capacity=64)
     stats_holder = StoreStats()
     actor = StoreActor(StoreConfig(batch_max_rows=20_000, batch_max_age=0.5), database=folder

@@ -28,7 +28,7 @@ def test_ready_status_and_clean_stop(daemon: DaemonProcess) -> None:
     )
     assert status["state"] == "running"
     actors = {a["name"]: a for a in status["actors"]}
-    assert set(actors) == {"store", "latest", "control", "collector:host", "collector:cgroup",
+    assert set(actors) == {"store", "latest", "errors", "control", "collector:host", "collector:cgroup",
                            "collector:process", "collector:gpu", "collector:docker",
                            "docker:events", "selfmon", "web"}
     assert all(a["state"] == "running" for a in actors.values())
@@ -67,7 +67,7 @@ def test_latest_values_over_the_socket(daemon: DaemonProcess) -> None:
     assert pong["pong"] is True and pong["pid"] == daemon.process.pid  # type: ignore[union-attr]
     actors = request(daemon.socket_path, "actors")
     assert [a["name"] for a in actors] == [
-        "store", "latest", "control", "collector:host", "collector:cgroup", "collector:process",
+        "store", "latest", "errors", "control", "collector:host", "collector:cgroup", "collector:process",
         "collector:gpu", "collector:docker", "docker:events", "selfmon", "web"]
     # No GPU on these machines: the GPU collector says so once, as a stored failure.
     latest = request(daemon.socket_path, "latest", {"prefix": "process_"})

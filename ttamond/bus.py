@@ -16,6 +16,7 @@ A = TypeVar("A", bound=Message)
 B = TypeVar("B", bound=Message)
 C = TypeVar("C", bound=Message)
 D = TypeVar("D", bound=Message)
+E = TypeVar("E", bound=Message)
 
 
 class Overflow(enum.Enum):
@@ -133,6 +134,10 @@ class Bus:
     @overload
     def subscribe(self, name: str, types: tuple[type[A], type[B], type[C], type[D]], *,
                   policy: Overflow, capacity: int) -> Subscription[A | B | C | D]: ...
+    @overload
+    def subscribe(self, name: str,
+                  types: tuple[type[A], type[B], type[C], type[D], type[E]], *,
+                  policy: Overflow, capacity: int) -> Subscription[A | B | C | D | E]: ...
 
     def subscribe(
         self,

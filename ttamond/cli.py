@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--socket", type=Path, help="control socket (default: from the config)")
     query.set_defaults(handler=_query)
 
+    from ttamond.errors.cli import add_errors_commands
+
+    add_errors_commands(commands, common=_config_option, duration=_duration, ask=_ask)
+
     config = commands.add_parser("config", help="check or show the configuration")
     config_commands = config.add_subparsers(metavar="ACTION", required=True)
     check = config_commands.add_parser("check", help="validate a config file")
@@ -112,12 +116,13 @@ def _run(args: argparse.Namespace) -> int:
     config, path = _load(args)
     from ttamond.daemon import DaemonAlreadyRunning, run_daemon
     from ttamond.logs import setup_logging
+    from ttamond.pseudonyms import KeyFileUnsafe
 
     setup_logging("debug" if args.debug else config.logging.level)
     log.info("starting ttamond %s with %s", __version__, path or "the embedded defaults")
     try:
         return run_daemon(config, path)
-    except (DaemonAlreadyRunning, OSError) as exc:
+    except (DaemonAlreadyRunning, KeyFileUnsafe, OSError) as exc:
         _fail(args, f"ttamond: {exc}")
         return EXIT_UNREACHABLE
 
@@ -131,6 +136,7 @@ def _socket(args: argparse.Namespace) -> Path:
 
 def _ask(args: argparse.Namespace, command: str, render: Callable[[Any], str],
          params: dict[str, Any] | None = None) -> int:
+    params = {key: value for key, value in (params or {}).items() if value is not None}
     try:
         reply = request(_socket(args), command, params)
     except ControlUnavailable as exc:

@@ -159,6 +159,46 @@ class WebConfig(_Section, frozen=True):
             raise ValueError(f"bind: expected host:port (e.g. 127.0.0.1:9471), got {self.bind!r}")
 
 
+class IngestConfig(_Section, frozen=True):
+    """What TTA components may send, over the control socket and POST /api/v1/ingest."""
+
+    max_body_bytes: PositiveInt = 4 * 1024 * 1024
+    """Largest HTTP request body; larger gets 413. The socket's limit is
+    control.max_request_bytes."""
+    max_messages: PositiveInt = 10_000
+    """Most messages in one batch; more gets an error naming the limit."""
+    max_future_seconds: Positive = 600.0
+    """A timestamp further ahead of the daemon's clock than this is rejected."""
+    ack_timeout: Positive = 30.0
+    """How long a durable acknowledgement waits for the store before answering
+    `not_stored` (the client then retries)."""
+    token: str = ""
+    """Bearer token HTTP clients from other addresses must send; loopback needs none.
+    Empty: only loopback may ingest over HTTP."""
+    token_file: str = ""
+    """A file holding the token (read at start and reload); wins over `token`."""
+
+
+class ErrorsConfig(_Section, frozen=True):
+    """Error tracking: grouping, regressions, critical errors."""
+
+    critical_components: list[str] = msgspec.field(default_factory=list)
+    """Components critical to therapy sessions: any error of theirs is critical."""
+    events_per_group: PositiveInt = 20
+    """Latest events kept with full stack and context per group; counts are kept apart."""
+
+
+class PrivacyConfig(_Section, frozen=True):
+    """The privacy controller, applied to every inbound event."""
+
+    names: list[str] = msgspec.field(default_factory=list)
+    """Person names to scrub from free text (besides e-mail, phone, cards, tokens...)."""
+
+    def __post_init__(self) -> None:
+        if any(not name.strip() for name in self.names):
+            raise ValueError("names: an entry is empty")
+
+
 class SelfmonConfig(_Section, frozen=True):
     """The daemon's own health series."""
 
@@ -182,6 +222,9 @@ class Config(_Section, frozen=True):
     collectors: CollectorsConfig = msgspec.field(default_factory=CollectorsConfig)
     selfmon: SelfmonConfig = msgspec.field(default_factory=SelfmonConfig)
     web: WebConfig = msgspec.field(default_factory=WebConfig)
+    ingest: IngestConfig = msgspec.field(default_factory=IngestConfig)
+    errors: ErrorsConfig = msgspec.field(default_factory=ErrorsConfig)
+    privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
 
 

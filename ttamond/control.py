@@ -28,6 +28,15 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 """A command: takes the request's args, returns anything msgspec can encode as JSON."""
 
+RawHandler = Callable[[msgspec.Raw], Awaitable[Any]]
+"""A command that decodes its own args (typed, in one pass): ingestion."""
+
+
+def raw_args(handler: RawHandler) -> RawHandler:
+    """Mark `handler` as taking its args undecoded."""
+    handler.raw_args = True  # type: ignore[attr-defined]
+    return handler
+
 
 class CommandError(Exception):
     """A request the daemon understood but refuses; `code` is machine-readable."""
@@ -47,7 +56,7 @@ class Request(msgspec.Struct, forbid_unknown_fields=True):
 
     version: int
     command: str
-    args: dict[str, Any] = msgspec.field(default_factory=dict)
+    args: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"{}"))
     id: int | str | None = None
 
 
@@ -58,6 +67,7 @@ def _encode_extra(value: object) -> object:
 
 
 _request_decoder = msgspec.json.Decoder(Request)
+_args_decoder = msgspec.json.Decoder(dict[str, Any])
 _encoder = msgspec.json.Encoder(enc_hook=_encode_extra)
 
 
@@ -68,7 +78,7 @@ def error_reply(code: str, message: str, request_id: int | str | None = None) ->
     return _encoder.encode(reply) + b"\n"
 
 
-async def answer(line: bytes, handlers: Mapping[str, Handler]) -> bytes:
+async def answer(line: bytes, handlers: Mapping[str, Handler | RawHandler]) -> bytes:
     """Decode one request line, run its command, and encode the reply line."""
     try:
         request = _request_decoder.decode(line)
@@ -88,7 +98,14 @@ async def answer(line: bytes, handlers: Mapping[str, Handler]) -> bytes:
             "unknown_command", f"unknown command {request.command!r} (known: {known})", request.id
         )
     try:
-        result = await handler(request.args)
+        if getattr(handler, "raw_args", False):
+            result = await handler(request.args)  # type: ignore[arg-type]
+        else:
+            try:
+                args = _args_decoder.decode(request.args)
+            except msgspec.DecodeError:
+                raise CommandError("bad_request", "args must be a JSON object") from None
+            result = await handler(args)  # type: ignore[arg-type]
         reply = {"version": PROTOCOL_VERSION, "id": request.id, "ok": True, "result": result}
         return _encoder.encode(reply) + b"\n"
     except CommandError as exc:

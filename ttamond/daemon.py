@@ -17,25 +17,35 @@ import trio
 from ttamond import __version__
 from ttamond.actors.collector import CollectorActor
 from ttamond.actors.control import ControlActor
+from ttamond.actors.errors import ErrorsActor
 from ttamond.actors.latest import LatestActor, LatestValue
 from ttamond.actors.selfmon import SelfmonActor
 from ttamond.actors.store import StoreActor
 from ttamond.bus import Bus, Overflow
 from ttamond.collectors import CollectorPlan, collector_plans
 from ttamond.commands import command_handlers
-from ttamond.config import Config, ConfigError, load_config
-from ttamond.control import Handler
+from ttamond.config import Config, ConfigError, IngestConfig, load_config
+from ttamond.control import Handler, RawHandler
+from ttamond.errors.commands import error_handlers
+from ttamond.ingest.convert import Converter
+from ttamond.ingest.pipeline import Ingestor
 from ttamond.logs import set_level
 from ttamond.looplag import LagMeter
 from ttamond.messages import (
     ActorStateChanged,
+    ErrorRecorded,
     MetricBatch,
     ProbeFailed,
     StoreEvent,
     now_ms,
 )
 from ttamond.paths import Paths, resolve_paths
+from ttamond.privacy import Scrubber
 from ttamond.probes.base import ProbeError
+from ttamond.pseudonyms import Pseudonyms, load_or_create_key
+from ttamond.receipts import Ingested
+from ttamond.service import service_handlers
+from ttamond.sessions import Sessions
 from ttamond.store.stats import StoreStats
 from ttamond.supervisor import (
     ChildSpec,
@@ -52,6 +62,7 @@ log = logging.getLogger(__name__)
 
 STATUS_EVERY = 10.0
 LATEST_CAPACITY = 16
+ERRORS_CAPACITY = 1024
 EXIT_CRITICAL = 1
 
 
@@ -81,21 +92,37 @@ class Daemon:
         self._latest: LatestActor | None = None
         self._web: WebActor | None = None
         self._stop = trio.Event()
+        self.sessions = Sessions()
+        self.ingestor: Ingestor  # opened in main(), once the state directory is locked
         self._store_mailbox = self.bus.subscribe(
             "store",
-            (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent),
+            (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent, Ingested),
             policy=Overflow.BLOCK,
             capacity=config.store.queue_capacity,
         )
         self._latest_mailbox = self.bus.subscribe(
-            "latest", (MetricBatch, ProbeFailed), policy=Overflow.DROP_OLDEST,
+            "latest", (MetricBatch, ProbeFailed, Ingested), policy=Overflow.DROP_OLDEST,
             capacity=LATEST_CAPACITY,
         )
+        self._errors_mailbox = self.bus.subscribe(
+            "errors", (ErrorRecorded,), policy=Overflow.BLOCK, capacity=ERRORS_CAPACITY,
+        )
+
+    def _open_ingestor(self) -> Ingestor:
+        # The pseudonym key lives in the state directory, so this runs once it exists.
+        key = load_or_create_key(self.paths.state_dir / "pseudonym.key")
+        self._pseudonyms = Pseudonyms(key)
+        return Ingestor(self.bus, self.config.ingest, self._converter(self.config), self.sessions)
+
+    def _converter(self, config: Config) -> Converter:
+        return Converter(Scrubber(config.privacy.names), self._pseudonyms,
+                         critical_components=config.errors.critical_components)
 
     async def main(self) -> int:
         """Run until SIGTERM/SIGINT (exit 0) or a critical actor fails (exit 1)."""
         lock = self._lock_state_dir()
         try:
+            self.ingestor = self._open_ingestor()
             return await self._main()
         finally:
             os.close(lock)
@@ -171,6 +198,8 @@ class Daemon:
             return
         old, self.config = self.config, new
         set_level(new.logging.level)
+        self.ingestor.config = new.ingest
+        self.ingestor.converter = self._converter(new)
         pending = [name for name in ("paths", "control")
                    if getattr(old, name) != getattr(new, name)]
         old_specs = {spec.name: spec for spec in self._specs(old)}
@@ -199,6 +228,7 @@ class Daemon:
         specs = [
             ChildSpec("store", self._run_store(config), critical=True),
             ChildSpec("latest", self._run_latest),
+            ChildSpec("errors", self._run_errors),
             ChildSpec("control", self._run_control(config), critical=True),
         ]
         specs += [ChildSpec(plan.name, self._run_collector(plan))
@@ -214,8 +244,12 @@ class Daemon:
 
     @staticmethod
     def _section(config: Config, actor: str) -> Any:
-        sections: dict[str, Any] = {"store": config.store, "selfmon": config.selfmon,
-                                    "web": config.web, "docker:events": config.collectors.docker}
+        sections: dict[str, Any] = {
+            "store": (config.store, config.errors.events_per_group),
+            "selfmon": config.selfmon,
+            "web": (config.web, config.ingest),
+            "docker:events": config.collectors.docker,
+        }
         sections.update((plan.name, plan.section) for plan in collector_plans(config))
         return sections.get(actor)
 
@@ -228,6 +262,7 @@ class Daemon:
                 mailbox=self._store_mailbox,
                 stats=self.store_stats,
                 shutdown_grace=config.supervisor.shutdown_grace * 0.8,
+                error_events_per_group=config.errors.events_per_group,
             )
             await actor.run(task_status=task_status)
 
@@ -236,6 +271,9 @@ class Daemon:
     async def _run_latest(self, *, task_status: trio.TaskStatus[None]) -> None:
         self._latest = LatestActor(self._latest_mailbox)
         await self._latest.run(task_status=task_status)
+
+    async def _run_errors(self, *, task_status: trio.TaskStatus[None]) -> None:
+        await ErrorsActor(self._errors_mailbox, self.bus).run(task_status=task_status)
 
     def _run_control(self, config: Config) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
@@ -298,7 +336,10 @@ class Daemon:
             from ttamond.web.app import create_app
 
             app = create_app(latest=self._latest_values, status=self.status,
-                             ready=lambda: self.state == "running")
+                             ready=lambda: self.state == "running",
+                             ingest=self.ingestor.ingest,
+                             max_body_bytes=config.ingest.max_body_bytes,
+                             token=ingest_token(config.ingest))
             actor = WebActor(config.web.bind, app)
             self._web = actor
             await actor.run(task_status=task_status)
@@ -312,7 +353,7 @@ class Daemon:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
             actor = SelfmonActor(self.bus, actors=self.supervisor.snapshot,
                                  store=self.store_stats, lag=self.lag,
-                                 interval=config.selfmon.interval)
+                                 interval=config.selfmon.interval, ingest=self.ingestor.stats)
             await actor.run(task_status=task_status)
 
         return run
@@ -334,8 +375,12 @@ class Daemon:
 
     # Control commands.
 
-    def _handlers(self) -> dict[str, Handler]:
-        return command_handlers(self)
+    def _handlers(self) -> dict[str, Handler | RawHandler]:
+        handlers: dict[str, Handler | RawHandler] = {}
+        handlers.update(command_handlers(self))
+        handlers.update(service_handlers(self))
+        handlers.update(error_handlers(self.paths.database, self.bus))
+        return handlers
 
     def latest_view(self) -> LatestActor | None:
         """The running latest-values view, if it has started."""
@@ -361,6 +406,34 @@ class Daemon:
             "store": self.store_stats,
             "bus": {"subscriptions": self.bus.stats(), "unrouted": self.bus.unrouted},
             "web": self._web_status(),
+            "ingest": self.ingestor.stats if hasattr(self, "ingestor") else None,
+        }
+
+    def system_status(self) -> dict[str, Any]:
+        """The platform's `SystemStatus`: overall health, each reporting component,
+        what is not measured yet said as such, and when this was computed."""
+        now = now_ms()
+        sessions = self.sessions.snapshot(now)
+        components: dict[str, str] = {}
+        for session in sessions:
+            known = components.get(session.component)
+            if known != "active":
+                components[session.component] = session.state
+        daemon = self.status()["state"]
+        silent = sorted(name for name, state in components.items() if state == "silent")
+        overall = "ok" if daemon == "running" and not silent else (
+            "degraded" if daemon in ("running", "degraded") else "unknown")
+        return {
+            "overall": overall,
+            "daemon": daemon,
+            "components": components,
+            "silent_components": silent,
+            "sessions": sessions,
+            "active_alerts": None,
+            "carbon": None,
+            "not_measured": ["active_alerts (alert escalator)", "carbon (carbon actor)",
+                             "dependency health (health monitor)"],
+            "last_updated_ms": now,
         }
 
     def _web_status(self) -> dict[str, Any] | None:
@@ -402,6 +475,20 @@ class Daemon:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return fd
+
+
+def ingest_token(config: IngestConfig) -> str:
+    """The HTTP ingest token: the token file's first line when set, else `token`.
+
+    Raises OSError naming the file when it cannot be read.
+    """
+    if config.token_file:
+        path = Path(config.token_file)
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise OSError(exc.errno, f"ingest.token_file {path}: {exc.strerror}") from None
+    return config.token
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

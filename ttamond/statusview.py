@@ -25,6 +25,15 @@ def render_status(status: dict[str, Any]) -> str:
     ]
     if store["last_error"]:
         lines.append(f"          last write error: {store['last_error']}")
+    ingest = status.get("ingest")
+    if ingest:
+        lines.append(
+            f"ingest    {ingest['batches']} batches: {ingest['accepted']} messages accepted"
+            f" ({ingest['samples']} samples, {ingest['errors']} errors), {ingest['rejected']}"
+            f" rejected, {ingest['refused_batches']} batches refused,"
+            f" {ingest['not_stored']} not stored")
+        if ingest["last_rejection"]:
+            lines.append(f"          last rejection: {ingest['last_rejection']}")
     web = status.get("web")
     lines.append(f"web       {web['url']} (/metrics, /healthz, /readyz, /api/v1/status)"
                  if web else "web       off")

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from ttamond import __version__
 from ttamond.actors.latest import LatestValue
+from ttamond.web.ingest import IngestFunction, ingest_endpoint
 from ttamond.web.metrics import CONTENT_TYPE, LatestCollector
 
 JSON = "application/json"
@@ -49,6 +50,9 @@ def create_app(
     status: Callable[[], dict[str, Any]],
     ready: Callable[[], bool],
     version: str = __version__,
+    ingest: IngestFunction | None = None,
+    max_body_bytes: int = 4 * 1024 * 1024,
+    token: str = "",
 ) -> Starlette:
     """The web application over the daemon's live state.
 
@@ -56,6 +60,8 @@ def create_app(
     `ttamond status` shows (for /api/v1/status; its "state" also explains a 503 from
     /readyz), `ready` whether the daemon should receive traffic. Each is called once
     per request, on the event loop, so it must be quick and must not block.
+    `ingest`, when given, serves POST /api/v1/ingest (loopback freely, other
+    addresses with the bearer `token`).
     """
     collector = LatestCollector(latest, version=version)
 
@@ -89,14 +95,19 @@ def create_app(
                                   exc.headers)
         return error_response(exc.status_code, "http_error", str(exc.detail), exc.headers)
 
+    routes = [
+        Route("/", index),
+        Route("/metrics", metrics),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/api/v1/status", api_status),
+    ]
+    if ingest is not None:
+        endpoint = ingest_endpoint(ingest, max_body_bytes=max_body_bytes, token=token,
+                                   json_response=json_response, error_response=error_response)
+        routes.append(Route("/api/v1/ingest", endpoint, methods=["POST"]))
     return Starlette(
-        routes=[
-            Route("/", index),
-            Route("/metrics", metrics),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/api/v1/status", api_status),
-        ],
+        routes=routes,
         exception_handlers={HTTPException: http_error},
     )
 

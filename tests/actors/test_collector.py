@@ -17,6 +17,7 @@ from ttamond.bus import Bus, Overflow
 from ttamond.looplag import LagMeter
 from ttamond.messages import MetricBatch, MetricPoint, ProbeFailed, labels
 from ttamond.probes.base import FieldInfo, ProbeError, ProbeUnavailable
+from ttamond.receipts import Ingested
 from ttamond.store.stats import StoreStats
 from ttamond.supervisor import ActorStatus
 
@@ -87,8 +88,8 @@ async def test_collector_skips_ticks_it_was_too_late_for(
 
 async def test_latest_keeps_the_newest_value_and_failures() -> None:
     bus = Bus()
-    mailbox = bus.subscribe("latest", (MetricBatch, ProbeFailed), policy=Overflow.DROP_OLDEST,
-                            capacity=4)
+    mailbox = bus.subscribe("latest", (MetricBatch, ProbeFailed, Ingested),
+                            policy=Overflow.DROP_OLDEST, capacity=4)
     latest = LatestActor(mailbox)
     for value in (1.0, 2.0):
         latest.update(MetricBatch(source="s", timestamp_ms=int(value), points=(

@@ -11,12 +11,11 @@ import pytest
 import trio
 import trio.testing
 
-from ttamond.actors.store import StoreActor
+from ttamond.actors.store import StoreActor, StoreInput
 from ttamond.bus import Bus, Overflow, Subscription
 from ttamond.config import StoreConfig
 from ttamond.messages import (
     ActorStateChanged,
-    AnyMessage,
     MetricBatch,
     MetricPoint,
     ProbeFailed,
@@ -24,6 +23,7 @@ from ttamond.messages import (
     labels,
     now_ms,
 )
+from ttamond.receipts import Ingested
 from ttamond.store.database import Database, is_transient
 from ttamond.store.schema import SCHEMA_VERSION, SchemaTooNew, migrate
 from ttamond.store.stats import StoreStats
@@ -48,8 +48,8 @@ class Harness:
         self.database = root / "t.db"
         self.spool = root / "t.db.spool"
         self.bus = Bus()
-        self.mailbox: Subscription[AnyMessage] = self.bus.subscribe(
-            "store", (MetricBatch, ProbeFailed, StoreEvent, ActorStateChanged),
+        self.mailbox: Subscription[StoreInput] = self.bus.subscribe(
+            "store", (MetricBatch, ProbeFailed, StoreEvent, ActorStateChanged, Ingested),
             policy=Overflow.BLOCK, capacity=64,
         )
         self.stats = StoreStats()

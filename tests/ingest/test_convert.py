@@ -1,0 +1,131 @@
+"""Reported messages into the daemon's own: labels, derived series, scrubbing,
+pseudonyms, critical errors; the pseudonym key file; monitoring sessions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ttamond.ingest.convert import Converter
+from ttamond.messages import (
+    AIMetrics,
+    EngagementEvent,
+    ErrorEvent,
+    ErrorRecorded,
+    Heartbeat,
+    MetricBatch,
+    MetricSamples,
+    MonitoringStarted,
+    MonitoringStopped,
+    Sample,
+    StackFrame,
+)
+from ttamond.privacy import Scrubber
+from ttamond.pseudonyms import KeyFileUnsafe, Pseudonyms, load_or_create_key
+from ttamond.sessions import Sessions
+
+NOW = 1_800_000_000_000
+
+
+@pytest.fixture
+def converter() -> Converter:
+    return Converter(Scrubber(["Alice Liddell"]), Pseudonyms(b"k" * 32),
+                     critical_components=["player-interface"])
+
+
+def test_samples_get_component_and_environment_labels(converter: Converter) -> None:
+    message = MetricSamples(component="agents", environment="prod", samples=[
+        Sample("tta_turns_total", 3.0, {"world": "forest"}, "counter", "", NOW - 5),
+        Sample("tta_queue", 1.0)])
+    batch = converter.convert(message, NOW)
+    assert isinstance(batch, MetricBatch)
+    first, second = batch.points
+    assert first.labels == (("component", "agents"), ("environment", "prod"), ("world", "forest"))
+    assert (first.kind, first.timestamp_ms) == ("counter", NOW - 5)
+    assert second.timestamp_ms == NOW  # no timestamp anywhere: when received
+
+
+def test_ai_invocations_become_series(converter: Converter) -> None:
+    batch = converter.convert(AIMetrics(component="agents", environment="dev", model="m1",
+                                        inference_time_ms=250.0, tokens_out=10,
+                                        energy_joules=3.5, success=False), NOW)
+    assert isinstance(batch, MetricBatch)
+    values = {p.name: p.value for p in batch.points}
+    assert values["tta_ai_inference_duration_seconds"] == 0.25
+    assert values["tta_ai_energy_joules"] == 3.5 and values["tta_ai_inference_failed"] == 1.0
+    assert "tta_ai_gpu_utilization_percent" not in values  # not reported, not invented
+    assert dict(batch.points[0].labels)["model"] == "m1"
+
+
+def test_errors_are_scrubbed_pseudonymised_and_fingerprinted(converter: Converter) -> None:
+    event = ErrorEvent(
+        component="narrative", environment="prod", error_type="ValueError",
+        message="Alice Liddell (alice@example.org, +44 20 7946 0958) sent a bad choice",
+        stack=[StackFrame("narrative.engine", "choose",
+                          vars={"email": "alice@example.org", "password": "hunter2"})],
+        context={"card": "4111 1111 1111 1111", "api_key": "abc", "turn": 7},
+        user_session_id="player-session-1",
+    )
+    result = converter.convert(event, NOW)
+    assert isinstance(result, ErrorRecorded)
+    text = repr(result)
+    for secret in ("Alice", "alice@example.org", "7946", "4111", "abc", "player-session-1",
+                   "hunter2"):
+        assert secret not in text
+    assert result.event.message.startswith("<name> (<email>, <phone>)")
+    assert result.event.context["turn"] == 7
+    assert result.event.user_session_id == Pseudonyms(b"k" * 32).of("player-session-1")
+    assert not result.critical and result.event.timestamp_ms == NOW
+    again = converter.convert(event, NOW + 1)
+    assert isinstance(again, ErrorRecorded) and again.fingerprint == result.fingerprint
+
+
+def test_critical_by_severity_or_by_component(converter: Converter) -> None:
+    def error(component: str, severity: str) -> ErrorRecorded:
+        result = converter.convert(ErrorEvent(component=component, environment="prod",
+                                              error_type="E", message="m",
+                                              severity=severity), NOW)  # type: ignore[arg-type]
+        assert isinstance(result, ErrorRecorded)
+        return result
+
+    assert error("narrative", "critical").critical
+    assert error("player-interface", "warning").critical
+    assert not error("narrative", "error").critical
+
+
+def test_engagement_keeps_no_identifier(converter: Converter) -> None:
+    event = converter.convert(EngagementEvent(component="player-interface", environment="prod",
+                                              event="chapter_completed", user_id="u-77",
+                                              properties={"note": "mail me at a@b.org"}), NOW)
+    assert event is not None and "u-77" not in repr(event) and "a@b.org" not in repr(event)
+
+
+def test_key_file_is_created_private_and_refused_when_readable(tmp_path: Path) -> None:
+    path = tmp_path / "pseudonym.key"
+    key = load_or_create_key(path)
+    assert len(key) == 32 and path.stat().st_mode & 0o777 == 0o600
+    assert load_or_create_key(path) == key
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyFileUnsafe, match=r"has mode 0644.*chmod 600"):
+        load_or_create_key(path)
+
+
+def test_sessions_go_silent_and_stop() -> None:
+    sessions = Sessions()
+    sessions.apply(MonitoringStarted(component="agents", environment="dev", session_id="s1",
+                                     heartbeat_interval=10.0), NOW)
+    assert sessions.get("s1", NOW + 29_000).state == "active"  # type: ignore[union-attr]
+    assert sessions.get("s1", NOW + 31_000).state == "silent"  # type: ignore[union-attr]
+    sessions.apply(Heartbeat(component="agents", environment="dev", session_id="s1"),
+                   NOW + 31_000)
+    assert sessions.get("s1", NOW + 32_000).state == "active"  # type: ignore[union-attr]
+    sessions.apply(MonitoringStopped(component="agents", environment="dev", session_id="s1",
+                                     reason="deploy"), NOW + 40_000)
+    stopped = sessions.get("s1", NOW + 40_000)
+    assert stopped is not None and (stopped.state, stopped.reason) == ("stopped", "deploy")
+    # A heartbeat from a session the daemon never saw start (it restarted) brings it back.
+    sessions.apply(Heartbeat(component="world", environment="dev", session_id="s2"), NOW)
+    assert {s.session_id: s.state for s in sessions.snapshot(NOW)} == {
+        "s1": "stopped", "s2": "active"}

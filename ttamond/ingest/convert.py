@@ -1,0 +1,162 @@
+"""Reported messages into the daemon's own: series points, scrubbed and fingerprinted
+errors, and event rows. Personal data is removed here, before anything reaches the bus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ttamond.errors.fingerprint import fingerprint, title
+from ttamond.messages import (
+    AIMetrics,
+    ComponentEvent,
+    DatabaseOperation,
+    EngagementEvent,
+    ErrorEvent,
+    ErrorRecorded,
+    Heartbeat,
+    Labels,
+    MetricBatch,
+    MetricPoint,
+    MetricSamples,
+    MonitoringStarted,
+    MonitoringStopped,
+    NetworkActivity,
+    ReportedMessage,
+    StackFrame,
+)
+from ttamond.privacy import Scrubber
+from ttamond.pseudonyms import Pseudonyms
+
+Converted = MetricBatch | ErrorRecorded | ComponentEvent
+
+
+class Converter:
+    """Turns one reported message into what the store and the actors take."""
+
+    def __init__(self, scrubber: Scrubber, pseudonyms: Pseudonyms, *,
+                 critical_components: Iterable[str] = ()) -> None:
+        self.scrubber = scrubber
+        self.pseudonyms = pseudonyms
+        self.critical_components = frozenset(critical_components)
+
+    def convert(self, message: ReportedMessage, received_ms: int) -> Converted | None:
+        """The daemon's message for `message`, or None for heartbeats (kept in memory
+        by the sessions view, not stored)."""
+        ts = message.timestamp_ms or received_ms
+        base = (("component", message.component), ("environment", message.environment))
+        match message:
+            case MetricSamples():
+                # Samples of one message mostly share their labels: sort each set once.
+                merged: dict[tuple[tuple[str, str], ...], Labels] = {}
+                points = []
+                for s in message.samples:
+                    own = tuple(s.labels.items())
+                    labels = merged.get(own)
+                    if labels is None:
+                        labels = merged[own] = tuple(sorted((*own, *base)))
+                    points.append(MetricPoint(s.name, s.value, labels, s.kind, s.unit,
+                                              s.timestamp_ms or ts))
+                return MetricBatch(source=f"ingest:{message.component}", timestamp_ms=ts,
+                                   points=tuple(points))
+            case AIMetrics():
+                return self._ai(message, base, ts)
+            case DatabaseOperation():
+                labels = _with(base, database=message.database, operation=message.operation)
+                return _batch(message.component, ts, labels, [
+                    ("tta_db_operation_duration_seconds", message.duration_ms / 1000, "seconds"),
+                    ("tta_db_operation_rows", float(message.rows), ""),
+                    ("tta_db_operation_failed", float(not message.success), ""),
+                ])
+            case NetworkActivity():
+                labels = _with(base, protocol=message.protocol, endpoint=message.endpoint)
+                values = [("tta_network_sent_bytes", float(message.bytes_sent), "bytes"),
+                          ("tta_network_received_bytes", float(message.bytes_received), "bytes")]
+                if message.latency_ms is not None:
+                    values.append(("tta_network_latency_seconds", message.latency_ms / 1000,
+                                   "seconds"))
+                if message.websocket_connections is not None:
+                    values.append(("tta_network_websocket_connections",
+                                   float(message.websocket_connections), ""))
+                return _batch(message.component, ts, labels, values)
+            case ErrorEvent():
+                return self.error(message, received_ms)
+            case MonitoringStarted() | MonitoringStopped():
+                detail = {"session_id": message.session_id}
+                if isinstance(message, MonitoringStarted):
+                    kind = "monitoring_started"
+                    detail.update(version=message.version, host=message.host)
+                else:
+                    kind = "monitoring_stopped"
+                    detail["reason"] = self.scrubber.scrub(message.reason)
+                return ComponentEvent(kind=kind, component=message.component,
+                                      environment=message.environment, timestamp_ms=ts,
+                                      detail=detail)
+            case EngagementEvent():
+                return ComponentEvent(
+                    kind="engagement", component=message.component,
+                    environment=message.environment, timestamp_ms=ts,
+                    detail={
+                        "event": message.event,
+                        "session": self._pseudonym(message.session_id),
+                        "user": self._pseudonym(message.user_id),
+                        "properties": self.scrubber.scrub_mapping(message.properties),
+                    },
+                )
+            case Heartbeat():
+                return None
+        raise TypeError(f"cannot convert {type(message).__name__}")
+
+    def error(self, event: ErrorEvent, received_ms: int) -> ErrorRecorded:
+        """Scrub an error event, fingerprint it, and say whether it is critical."""
+        scrub = self.scrubber.scrub
+        clean = ErrorEvent(
+            component=event.component, environment=event.environment,
+            timestamp_ms=event.timestamp_ms or received_ms, error_type=event.error_type,
+            message=scrub(event.message), severity=event.severity,
+            stack=[StackFrame(f.module, f.function, f.filename, f.lineno, f.in_app,
+                              self._scrub_vars(f.vars)) for f in event.stack],
+            context=self.scrubber.scrub_mapping(event.context),
+            user_session_id=self._pseudonym(event.user_session_id),
+            release=event.release, fingerprint=event.fingerprint,
+        )
+        critical = event.severity == "critical" or event.component in self.critical_components
+        # Fingerprint the scrubbed event: the same path with different personal data
+        # then groups together, and no group is named after a person.
+        return ErrorRecorded(event=clean, fingerprint=fingerprint(clean), title=title(clean),
+                             received_ms=received_ms, critical=critical)
+
+    def _ai(self, message: AIMetrics, base: Labels, ts: int) -> MetricBatch:
+        labels = _with(base, model=message.model, operation=message.operation)
+        values = [
+            ("tta_ai_inference_duration_seconds", message.inference_time_ms / 1000, "seconds"),
+            ("tta_ai_tokens_in", float(message.tokens_in), "tokens"),
+            ("tta_ai_tokens_out", float(message.tokens_out), "tokens"),
+            ("tta_ai_inference_failed", float(not message.success), ""),
+        ]
+        if message.gpu_utilization is not None:
+            values.append(("tta_ai_gpu_utilization_percent", message.gpu_utilization, "percent"))
+        if message.energy_joules is not None:
+            values.append(("tta_ai_energy_joules", message.energy_joules, "joules"))
+        return _batch(message.component, ts, labels, values)
+
+    def _scrub_vars(self, variables: dict[str, str]) -> dict[str, str]:
+        # As a mapping, so a variable named like a secret is hidden whole.
+        if not variables:
+            return variables
+        return {key: str(value) for key, value in self.scrubber.scrub_mapping(variables).items()}
+
+    def _pseudonym(self, identifier: str | None) -> str | None:
+        return None if identifier is None else self.pseudonyms.of(identifier)
+
+
+def _with(base: Labels, **extra: str) -> Labels:
+    return tuple(sorted((*base, *((k, v) for k, v in extra.items() if v))))
+
+
+def _batch(component: str, ts: int, labels: Labels,
+           values: list[tuple[str, float, str]]) -> MetricBatch:
+    return MetricBatch(
+        source=f"ingest:{component}", timestamp_ms=ts,
+        points=tuple(MetricPoint(name, value, labels, "gauge", unit)
+                     for name, value, unit in values),
+    )

@@ -1,0 +1,140 @@
+"""The platform's service interface on the control socket: one command per call.
+
+TTA code written against the platform's monitoring interfaces calls these through
+`ttamond.client.service`. Calls whose actor has not been built answer `not_available`
+naming what will provide them, never a silent success.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ttamond.control import CommandError, Handler, RawHandler, raw_args
+from ttamond.ingest.decode import BatchRefused, decode_request
+from ttamond.messages import now_ms
+from ttamond.receipts import NotStored
+
+if TYPE_CHECKING:
+    from ttamond.daemon import Daemon
+
+NOT_BUILT: dict[str, str] = {
+    "configure_monitoring": "runtime configuration (edit ttamond.toml and reload with SIGHUP)",
+    "get_performance_summary": "the report generator",
+    "trigger_alert": "the alert escalator",
+    "start_carbon_tracking": "the carbon actor",
+    "stop_carbon_tracking": "the carbon actor",
+    "generate_carbon_report": "the carbon actor",
+    "analyze_carbon_efficiency": "the carbon actor",
+    "get_carbon_metrics": "the carbon actor",
+    "analyze_session_patterns": "the engagement actor",
+    "generate_engagement_insights": "the engagement actor",
+    "correlate_engagement_outcomes": "the engagement actor",
+    "get_engagement_metrics": "the engagement actor",
+    "monitor_component_health": "the health monitor",
+    "check_dependency_health": "the health monitor",
+    "predict_system_issues": "the health monitor",
+    "perform_health_check": "the health monitor",
+    "get_system_health_summary": "the health monitor",
+    "create_alert": "the alert escalator",
+    "escalate_alert": "the alert escalator",
+    "resolve_alert": "the alert escalator",
+    "configure_alert_rules": "the alert escalator",
+    "get_alert_metrics": "the alert escalator",
+}
+
+_encoder = msgspec.json.Encoder()
+
+
+def service_handlers(daemon: Daemon) -> dict[str, Handler | RawHandler]:
+    """Ingestion, monitoring sessions, reporting calls, and `not_available` stubs."""
+    ingestor = daemon.ingestor
+
+    @raw_args
+    async def ingest(args: msgspec.Raw) -> Any:
+        try:
+            request = decode_request(args)
+            return await ingestor.ingest(request.messages, request.ack)
+        except BatchRefused as exc:
+            raise CommandError(exc.code, exc.message) from None
+        except NotStored as exc:
+            raise CommandError("not_stored", str(exc)) from None
+
+    async def one(kind: str, args: dict[str, Any]) -> None:
+        """Ingest one message built from a call's keyword arguments, durably."""
+        raw = msgspec.Raw(_encoder.encode({**args, "type": kind}))
+        try:
+            result = await ingestor.ingest([raw])
+        except NotStored as exc:
+            raise CommandError("not_stored", str(exc)) from None
+        if result.rejected:
+            raise CommandError("bad_request", result.rejected[0].error.removeprefix("[0]")
+                               .lstrip(".:").strip())
+
+    def reporting(kind: str) -> Handler:
+        async def handler(args: dict[str, Any]) -> Any:
+            await one(kind, args)
+            return {"accepted": 1}
+
+        return handler
+
+    async def start_monitoring(args: dict[str, Any]) -> Any:
+        args = {"environment": "dev", "session_id": uuid.uuid4().hex, **args}
+        await one("monitoring_started", args)
+        return daemon.sessions.get(str(args["session_id"]), now_ms())
+
+    async def stop_monitoring(args: dict[str, Any]) -> Any:
+        session_id = args.get("session_id")
+        known = daemon.sessions.get(str(session_id), now_ms()) if session_id else None
+        if known is None:
+            raise CommandError("not_found", f"no monitoring session {session_id!r}")
+        await one("monitoring_stopped", {"component": known.component,
+                                         "environment": known.environment, **args})
+        return daemon.sessions.get(known.session_id, now_ms())
+
+    async def get_system_status(args: dict[str, Any]) -> Any:
+        return daemon.system_status()
+
+    async def get_monitoring_metrics(args: dict[str, Any]) -> Any:
+        prefix = args.get("prefix", "")
+        if not isinstance(prefix, str):
+            raise CommandError("bad_request", "'prefix' must be a string")
+        view = daemon.latest_view()
+        return [] if view is None else view.query(prefix)
+
+    async def collect_component_metrics(args: dict[str, Any]) -> Any:
+        metrics = args.pop("metrics", None)
+        if not isinstance(metrics, dict):
+            raise CommandError("bad_request", "'metrics' must be an object of name: value")
+        samples = [{"name": name, "value": value} for name, value in metrics.items()]
+        await one("metrics", {**args, "samples": samples})
+        return {"accepted": len(samples)}
+
+    handlers: dict[str, Handler | RawHandler] = {
+        "ingest": ingest,
+        "start_monitoring": start_monitoring,
+        "stop_monitoring": stop_monitoring,
+        "get_system_status": get_system_status,
+        "get_monitoring_metrics": get_monitoring_metrics,
+        "collect_component_metrics": collect_component_metrics,
+        "collect_ai_model_metrics": reporting("ai_metrics"),
+        "collect_database_metrics": reporting("db_operation"),
+        "collect_network_metrics": reporting("network"),
+        "track_error": reporting("error"),
+        "track_engagement_event": reporting("engagement"),
+    }
+    handlers.update((name, _not_built(name, owner)) for name, owner in NOT_BUILT.items())
+    return handlers
+
+
+def _not_built(name: str, owner: str) -> Handler:
+    async def handler(args: dict[str, Any]) -> Any:
+        raise CommandError("not_available", f"{name} needs {owner}, which this ttamond"
+                           " does not have yet")
+
+    return handler
+
+
+__all__ = ["NOT_BUILT", "service_handlers"]
