@@ -25,6 +25,11 @@ from ttamond.messages import (
     now_ms,
 )
 from ttamond.receipts import Ingested, Receipt
+from ttamond.store.checkpoint import (
+    CHECKPOINT_ABOVE_BYTES,
+    WRITER_CHECKPOINT_ABOVE_BYTES,
+    Checkpointer,
+)
 from ttamond.store.database import Cutoffs, Database, is_transient
 from ttamond.store.queries import retention_of
 from ttamond.store.spool import Spool
@@ -40,6 +45,7 @@ MAINTENANCE_SLICE = 64
 COMPACT_GRACE_MS = 2 * 60_000
 DAY_MS = 86_400_000
 REPLAY_FRAMES_PER_STEP = 64
+CHECKPOINT_EVERY = 1.0
 
 
 StoreInput = MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | Ingested
@@ -94,6 +100,7 @@ class StoreActor:
         )
         self._spool = Spool(spool, max_bytes=config.spool_max_bytes)
         self._limiter = trio.CapacityLimiter(1)
+        self._checkpointer = Checkpointer(database, busy_timeout=config.busy_timeout)
         self._instance = secrets.token_hex(6)
         self._sequence = 0
         self._pending: list[AnyMessage] = []
@@ -123,6 +130,7 @@ class StoreActor:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._maintain)
+                nursery.start_soon(self._checkpoint)
                 await self._consume()
         finally:
             with trio.move_on_after(self.shutdown_grace, shield=True):
@@ -130,6 +138,7 @@ class StoreActor:
                 await self._in_thread(self._db.close)
             for receipt in self._receipts:
                 receipt.settle("the store stopped before writing the batch")
+            self._checkpointer.close()
 
     async def _consume(self) -> None:
         deadline = float("inf")
@@ -217,6 +226,21 @@ class StoreActor:
                 with trio.move_on_after(MAINTAIN_EVERY):
                     await self._started_spooling.wait()
                 self._started_spooling = trio.Event()
+
+    async def _checkpoint(self) -> None:
+        # Its own thread and limiter: a checkpoint (and its fsync) runs beside commits.
+        limiter = trio.CapacityLimiter(1)
+        while True:
+            await trio.sleep(CHECKPOINT_EVERY)
+            if self._checkpointer.wal_bytes() < CHECKPOINT_ABOVE_BYTES:
+                continue
+            try:
+                await trio.to_thread.run_sync(self._checkpointer.checkpoint, limiter=limiter)
+            except sqlite3.Error as exc:
+                # The writer's own fallback (past WRITER_CHECKPOINT_ABOVE_BYTES) keeps
+                # the WAL bounded meanwhile; the next round tries again.
+                log.debug("checkpoint failed: %s", exc)
+                self._checkpointer.close()
 
     async def _open_database(self) -> None:
         try:
@@ -318,6 +342,10 @@ class StoreActor:
                 return
             self._persisted = True
             self._count_commit(messages, (time.perf_counter() - started) * 1000)
+            try:
+                self._db.checkpoint_if_over(WRITER_CHECKPOINT_ABOVE_BYTES)
+            except sqlite3.Error as exc:
+                log.debug("writer checkpoint failed: %s", exc)
             return
         self._spool_sync(key, messages)
 

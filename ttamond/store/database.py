@@ -149,6 +149,9 @@ class Database:
         )
         try:
             conn.execute("PRAGMA journal_mode = WAL")
+            # The store's checkpointer does this on its own connection and thread, so
+            # a commit never waits for a checkpoint's fsync (store/checkpoint.py).
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             migrate(conn)
@@ -316,6 +319,15 @@ class Database:
         expire_errors(conn, cutoffs.events_ms)
         conn.execute("DELETE FROM batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
         return int(deleted)
+
+    def checkpoint_if_over(self, limit_bytes: int) -> bool:
+        """Checkpoint on the writer's own connection when the WAL has grown past
+        `limit_bytes` (the checkpointer fell behind); returns whether it did."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        if not wal.exists() or wal.stat().st_size <= limit_bytes:
+            return False
+        self._connection().execute("PRAGMA wal_checkpoint(RESTART)")
+        return True
 
     def size_bytes(self) -> int:
         """Database plus WAL size on disk."""
