@@ -191,7 +191,8 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
         try:
             samples = sample_lines(args.batch)
             rate = sustained(path, samples, args.batch, args.seconds, args.connections)
-            paced = sample_lines(args.latency_batch) if args.latency_batch != args.batch else samples
+            same = args.latency_batch == args.batch
+            paced = samples if same else sample_lines(args.latency_batch)
             half_rate_lines = rate / 2 / args.latency_batch
             latencies = sorted(paced_latency(path, paced, half_rate_lines, args.seconds))
             errors = error_lines(args.error_batch)
