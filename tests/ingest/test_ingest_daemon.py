@@ -129,6 +129,9 @@ def test_http_ingest_limits_and_access(daemon: DaemonProcess) -> None:
 
     junk = httpx.post(url, content=b"{not json", timeout=10)
     assert junk.status_code == 400 and junk.json()["error"]["code"] == "bad_request"
+    truncated = httpx.post(url, content=b'{"messages": [{"type": "metrics", "compo', timeout=10)
+    assert truncated.status_code == 400
+    assert truncated.json()["error"]["message"].startswith("not an ingest batch")
     big = httpx.post(url, content=b"[" + b" " * (4 * 1024 * 1024 + 1) + b"]", timeout=10)
     assert big.status_code == 413
     assert "ingest.max_body_bytes" in big.json()["error"]["message"]
@@ -248,3 +251,18 @@ def test_critical_errors_and_monitoring_sessions(daemon: DaemonProcess) -> None:
     assert {"monitoring_started", "monitoring_stopped"} <= kinds
     with pytest.raises(CommandError, match=r"generate_carbon_report needs the carbon actor"):
         request(daemon.socket_path, "generate_carbon_report")
+
+
+def test_accepted_acknowledgement_answers_before_the_commit(daemon: DaemonProcess) -> None:
+    daemon.start_ready()
+    reply = ingest(daemon, [samples(5, name="tta_accepted_total")], ack="accepted")
+    assert reply == {"accepted": 1, "rejected": [], "ack": "accepted"}
+    deadline = time.monotonic() + 10
+    stored = 0
+    while stored < 5 and time.monotonic() < deadline:
+        stored = daemon.query("SELECT count(*) FROM samples JOIN series s ON s.id = series_id"
+                              " WHERE s.name = 'tta_accepted_total'")[0][0]
+        time.sleep(0.05)
+    assert stored == 5
+    human = daemon.cli("status")
+    assert "ingest    " in human.stdout and "1 messages accepted" in human.stdout
