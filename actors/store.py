@@ -18,6 +18,7 @@ from ttamond.bus import Subscription
 from ttamond.config import StoreConfig
 from ttamond.messages import (
     ActorStateChanged,
+    BatchBegun,
     AnyMessage,
     MetricBatch,
     ProbeFailed,
@@ -163,6 +164,9 @@ class StoreActor:
 
     def _take(self, message: StoreInput | AnyMessage) -> None:
         if isinstance(message, Ingested):
+            if message.batch_id is not None:
+                self._pending.append(BatchBegun(batch_id=message.batch_id,
+                                                count=len(message.messages)))
             for inner in message.messages:
                 self._take(inner)
             if message.receipt is not None:
@@ -387,8 +391,10 @@ class StoreActor:
         points = sum(len(m.points) for m in messages if isinstance(m, MetricBatch))
         self.stats.batches_committed += 1
         self.stats.points_committed += points
-        self.stats.events_committed += sum(not isinstance(m, MetricBatch) for m in messages)
+        self.stats.events_committed += sum(not isinstance(m, MetricBatch | BatchBegun)
+                                           for m in messages)
         self.stats.last_commit_ms = now_ms()
+        self.stats.duplicate_messages = self._db.duplicates
         if elapsed_ms:
             self.stats.last_batch_ms = elapsed_ms
 

@@ -261,6 +261,14 @@ class CriticalErrorRaised(Message, frozen=True, tag="critical_error_raised"):
     timestamp_ms: int
 
 
+class BatchBegun(Message, frozen=True, tag="batch_begun"):
+    """The next `count` messages are one client batch: written once, however often the
+    client sends it (a reply lost with a restarting daemon makes it send again)."""
+
+    batch_id: str
+    count: int
+
+
 class ComponentEvent(Message, frozen=True, tag="component_event"):
     """A lifecycle or engagement report kept as an event row (scrubbed already)."""
 
@@ -273,7 +281,7 @@ class ComponentEvent(Message, frozen=True, tag="component_event"):
 
 AnyMessage = (
     MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | ErrorRecorded
-    | ErrorGroupStateSet | CriticalErrorRaised | ComponentEvent
+    | ErrorGroupStateSet | CriticalErrorRaised | ComponentEvent | BatchBegun
 )
 
 message_decoder = msgspec.json.Decoder(AnyMessage)

@@ -46,3 +46,4 @@ class Ingested(Message, frozen=True, tag="ingested"):
 
     messages: tuple[AnyMessage, ...]
     receipt: Receipt | None = msgspec.field(default=None)
+    batch_id: str | None = None

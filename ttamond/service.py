@@ -56,7 +56,7 @@ def service_handlers(daemon: Daemon) -> dict[str, Handler | RawHandler]:
     async def ingest(args: msgspec.Raw) -> Any:
         try:
             request = decode_request(args)
-            return await ingestor.ingest(request.messages, request.ack)
+            return await ingestor.ingest(request.messages, request.ack, request.batch_id)
         except BatchRefused as exc:
             raise CommandError(exc.code, exc.message) from None
         except NotStored as exc:

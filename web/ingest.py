@@ -14,7 +14,7 @@ from starlette.responses import Response
 from ttamond.ingest.decode import AckMode, BatchRefused, decode_request
 from ttamond.receipts import NotStored
 
-IngestFunction = Callable[[list[msgspec.Raw], AckMode], Awaitable[object]]
+IngestFunction = Callable[[list[msgspec.Raw], AckMode, str | None], Awaitable[object]]
 ErrorResponse = Callable[..., Response]
 RETRY_AFTER_S = "5"
 
@@ -44,7 +44,7 @@ def ingest_endpoint(
                 return _too_large(error_response, max_body_bytes)
         try:
             batch = decode_request(bytes(body))
-            result = await ingest(batch.messages, batch.ack)
+            result = await ingest(batch.messages, batch.ack, batch.batch_id)
         except BatchRefused as exc:
             status = 413 if exc.code == "batch_too_large" else 400
             return error_response(status, exc.code, exc.message)

@@ -80,10 +80,10 @@ def test_every_reported_type_round_trips_through_the_daemons_decoder() -> None:
     assert sent_types == set(get_args(ReportedMessage))
 
 
-def test_an_ingest_request_carries_the_messages_and_the_ack() -> None:
+def test_an_ingest_request_carries_the_messages_the_ack_and_the_batch_id() -> None:
     outgoing, _ = encode_records(EVENTS, component="c", environment="dev", limit=LIMIT)
-    arguments = request_decoder.decode(ingest_arguments(outgoing, "durable"))
-    assert arguments["ack"] == "durable"
+    arguments = request_decoder.decode(ingest_arguments(outgoing, "durable", "b" * 32))
+    assert arguments["ack"] == "durable" and arguments["batch_id"] == "b" * 32
     assert messages_decoder.decode(msgspec.json.encode(arguments["messages"])) == EVENTS
 
 
@@ -181,7 +181,7 @@ def test_large_batches_split_into_messages_and_requests_under_the_limit() -> Non
     requests = pack(outgoing, limit)
     assert len(requests) > 1
     for request in requests:
-        assert len(ingest_arguments(request, "accepted")) + 64 <= limit
+        assert len(ingest_arguments(request, "accepted", "b" * 32)) + 64 <= limit
     values = [sample.value for request in requests for message in request
               for sample in decoder.decode(message.encoded).samples]
     assert values == [float(index) for index in range(5_000)]

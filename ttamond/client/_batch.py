@@ -168,7 +168,7 @@ def pack(outgoing: Sequence[Outgoing], limit: int) -> list[list[Outgoing]]:
     return requests
 
 
-def ingest_arguments(request: Sequence[Outgoing], ack: str) -> bytes:
+def ingest_arguments(request: Sequence[Outgoing], ack: str, batch_id: str) -> bytes:
     """The `args` object of an ingest request, as JSON."""
     return (b'{"messages":[' + b",".join(message.encoded for message in request)
-            + b'],"ack":' + _encode(ack) + b"}")
+            + b'],"ack":' + _encode(ack) + b',"batch_id":' + _encode(batch_id) + b"}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -84,6 +85,10 @@ class Sender:
         self._retry_at = 0.0
         self._delay = RETRY_INITIAL
         self._dropped_reported = 0
+        self._unsent: tuple[Record, int, list[str]] | None = None
+        """The records of requests that failed (first record, how many) and their batch
+        ids: sent again as the same batches, so the daemon can tell a batch it already
+        wrote (the reply was lost) and write it once."""
         self._logged_errors: set[str] = set()
         self._flushes = threading.Condition()
         self._flush_asked = 0
@@ -187,9 +192,17 @@ class Sender:
             except ServiceUnavailable as exc:
                 self._back_off(str(exc))
                 return False
-            batch = self.buffer.take(self.batch_size)
+            limit, ids, report = self.batch_size, None, None
+            unsent, self._unsent = self._unsent, None
+            records = self.buffer.records
+            if unsent is not None and records and records[0] is unsent[0]:
+                # The same records, encoded the same way, make the same batches.
+                limit, ids = unsent[1], unsent[2]
+            else:
+                report = self._dropped_report()
+            batch = self.buffer.take(limit)
             try:
-                if not self._deliver(batch, self._dropped_report()):
+                if not self._deliver(batch, report, ids):
                     return False
             finally:
                 self.buffer.settle(len(batch))
@@ -202,7 +215,8 @@ class Sender:
         return dropped_report(dropped, component=self.component, environment=self.environment,
                               timestamp_ms=time.time_ns() // 1_000_000)
 
-    def _deliver(self, batch: list[Record], report: Outgoing | None) -> bool:
+    def _deliver(self, batch: list[Record], report: Outgoing | None,
+                 ids: list[str] | None = None) -> bool:
         outgoing, refused = encode_records(batch, component=self.component,
                                            environment=self.environment,
                                            limit=self.request_bytes)
@@ -211,19 +225,23 @@ class Sender:
         if report is not None:
             outgoing.insert(0, report)
         requests = pack(outgoing, self.request_bytes)
+        if ids is None or len(ids) != len(requests):
+            ids = [uuid.uuid4().hex for _ in requests]
         for number, request in enumerate(requests):
-            undelivered = self._send(request)
+            undelivered = self._send(request, ids[number])
             if undelivered:
                 later = [message for rest in requests[number + 1:] for message in rest]
-                self.buffer.give_back(
-                    [record for message in undelivered + later for record in message.records]
-                )
+                records = [record for message in undelivered + later
+                           for record in message.records]
+                if undelivered is request and records:
+                    self._unsent = (records[0], len(records), ids[number:])
+                self.buffer.give_back(records)
                 return False
         return True
 
-    def _send(self, request: list[Outgoing]) -> list[Outgoing]:
+    def _send(self, request: list[Outgoing], batch_id: str | None = None) -> list[Outgoing]:
         """Ingest one request; returns the messages to send again (none on success)."""
-        arguments = ingest_arguments(request, self.ack)
+        arguments = ingest_arguments(request, self.ack, batch_id or uuid.uuid4().hex)
         try:
             result = self._connection.request_encoded("ingest", arguments)
         except ServiceUnavailable as exc:

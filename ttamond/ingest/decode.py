@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -19,6 +19,8 @@ class IngestRequest(msgspec.Struct, forbid_unknown_fields=True):
 
     messages: list[msgspec.Raw]
     ack: AckMode = "durable"
+    batch_id: Annotated[str, msgspec.Meta(min_length=8, max_length=64)] | None = None
+    """Set by a client that may send the batch again: the store writes it once."""
 
 
 class Rejection(msgspec.Struct, frozen=True):

@@ -65,7 +65,8 @@ class Ingestor:
         self.sessions = sessions
         self.stats = IngestStats()
 
-    async def ingest(self, raws: list[msgspec.Raw], ack: AckMode = "durable") -> IngestResult:
+    async def ingest(self, raws: list[msgspec.Raw], ack: AckMode = "durable",
+                     batch_id: str | None = None) -> IngestResult:
         """Ingest one batch. Raises BatchRefused for a batch over the size limit, and
         NotStored when a durable acknowledgement cannot be given in time."""
         if len(raws) > self.config.max_messages:
@@ -95,14 +96,15 @@ class Ingestor:
                 errors.append(result)
         self._count(len(valid), rejected)
         if converted:
-            await self._publish(converted, errors, ack)
+            await self._publish(converted, errors, ack, batch_id)
         return IngestResult(accepted=len(valid), rejected=rejected, ack=ack)
 
     async def _publish(self, converted: list[AnyMessage], errors: list[ErrorRecorded],
-                       ack: AckMode) -> None:
+                       ack: AckMode, batch_id: str | None) -> None:
         receipt = Receipt() if ack == "durable" else None
         with trio.move_on_after(self.config.ack_timeout) as scope:
-            await self.bus.publish(Ingested(messages=tuple(converted), receipt=receipt))
+            await self.bus.publish(Ingested(messages=tuple(converted), receipt=receipt,
+                                            batch_id=batch_id))
             for error in errors:
                 await self.bus.publish(error)
             if receipt is not None:

@@ -18,6 +18,7 @@ import msgspec
 from ttamond.messages import (
     ActorStateChanged,
     AnyMessage,
+    BatchBegun,
     ComponentEvent,
     CriticalErrorRaised,
     ErrorGroupStateSet,
@@ -114,6 +115,8 @@ class Database:
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous
         self.error_events_per_group = error_events_per_group
+        self.duplicates = 0
+        """Messages of client batches written before and so skipped."""
         self._conn: sqlite3.Connection | None = None
         self._series: dict[SeriesKey, int] = {}
 
@@ -182,10 +185,20 @@ class Database:
             if conn.execute("SELECT 1 FROM batches WHERE batch_key = ?", (batch_key,)).fetchone():
                 conn.execute("ROLLBACK")
                 return False
-            points = events = 0
+            points = events = skip = 0
             rows: list[tuple[int, int, float]] = []
             for message in messages:
+                if skip:
+                    skip -= 1
+                    self.duplicates += 1
+                    continue
                 match message:
+                    case BatchBegun(batch_id=batch_id, count=count):
+                        if not conn.execute(
+                            "INSERT OR IGNORE INTO ingest_batches VALUES (?, ?)",
+                            (batch_id, now_ms()),
+                        ).rowcount:
+                            skip = count
                     case MetricBatch(timestamp_ms=ts, points=batch_points):
                         for point in batch_points:
                             series_id = self._series_id(conn, point.name, point.labels,
@@ -318,6 +331,7 @@ class Database:
         deleted = conn.execute("DELETE FROM events WHERE ts < ?", (cutoffs.events_ms,)).rowcount
         expire_errors(conn, cutoffs.events_ms)
         conn.execute("DELETE FROM batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
+        conn.execute("DELETE FROM ingest_batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
         return int(deleted)
 
     def checkpoint_if_over(self, limit_bytes: int) -> bool:

@@ -129,6 +129,13 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX error_counts_hour ON error_counts (hour_ts);
     """,
+    # 4: client batches already written, so one sent again is not written twice.
+    """
+    CREATE TABLE ingest_batches (
+        batch_id TEXT PRIMARY KEY,
+        committed_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

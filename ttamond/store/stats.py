@@ -29,3 +29,5 @@ class StoreStats(msgspec.Struct):
     write_errors: int = 0
     last_error: str = ""
     recoveries: int = 0
+    duplicate_messages: int = 0
+    """Messages of client batches sent again after being written, and not written twice."""
