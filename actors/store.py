@@ -18,8 +18,8 @@ from ttamond.bus import Subscription
 from ttamond.config import StoreConfig
 from ttamond.messages import (
     ActorStateChanged,
-    BatchBegun,
     AnyMessage,
+    BatchBegun,
     MetricBatch,
     ProbeFailed,
     StoreEvent,
