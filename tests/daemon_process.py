@@ -44,6 +44,7 @@ class DaemonProcess:
         interval: float = 0.2,
         extra_env: dict[str, str] | None = None,
         config_text: str | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.root = root
         self.state = root / "state"
@@ -56,6 +57,7 @@ class DaemonProcess:
         self.socket_path = self.run / "control.sock"
         self.notify_path = root / "notify.sock"
         self.extra_env = extra_env or {}
+        self.cwd = cwd
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
         self.notifications: list[str] = []
@@ -71,7 +73,7 @@ class DaemonProcess:
         with self.stderr_path.open("ab") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "ttamond", "run", "--config", str(self.config)],
-                env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+                env=env, stdout=subprocess.DEVNULL, stderr=stderr, cwd=self.cwd,
             )
 
     def wait_for_notification(self, field: str, timeout: float = 20.0) -> str:

@@ -83,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--socket", type=Path, help="control socket (default: from the config)")
     query.set_defaults(handler=_query)
 
+    from ttamond.carbon.cli import add_carbon_commands
     from ttamond.errors.cli import add_errors_commands
 
     add_errors_commands(commands, common=_config_option, duration=_duration, ask=_ask)
+    add_carbon_commands(commands, common=_config_option, duration=_duration, ask=_ask)
 
     config = commands.add_parser("config", help="check or show the configuration")
     config_commands = config.add_subparsers(metavar="ACTION", required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
@@ -199,6 +200,43 @@ class PrivacyConfig(_Section, frozen=True):
             raise ValueError("names: an entry is empty")
 
 
+class CarbonConfig(_Section, frozen=True):
+    """Energy and CO2 through CodeCarbon's offline tracker, and per-operation sessions."""
+
+    enabled: bool = False
+    """Off by default: CodeCarbon brings pandas, about +60 MB of resident memory."""
+    country_iso_code: Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")] = "USA"
+    """Where the host draws its power (ISO 3166-1 alpha-3): sets the grid intensity."""
+    region: str = ""
+    """Optional region within the country (CodeCarbon's names, e.g. "california")."""
+    measure_interval: Annotated[float, msgspec.Meta(ge=1.0)] = 15.0
+    session_timeout: Positive = 3600.0
+    """A session never stopped (its client died) expires after this many seconds."""
+    intensity_by_hour: list[Annotated[float, msgspec.Meta(ge=0)]] = msgspec.field(
+        default_factory=list
+    )
+    """Optional: 24 grid intensities (g CO2e/kWh), local hours 0-23, when the supply
+    varies by hour; enables the "move work to cleaner hours" advice."""
+    baseline_since: str = ""
+    baseline_until: str = ""
+    """A baseline period as ISO dates (2026-11-01); empty: the first full week of data."""
+
+    def __post_init__(self) -> None:
+        if self.intensity_by_hour and len(self.intensity_by_hour) != 24:
+            raise ValueError(f"intensity_by_hour: expected 24 values (hours 0-23), got"
+                             f" {len(self.intensity_by_hour)}")
+        for name in ("baseline_since", "baseline_until"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    date.fromisoformat(value)
+                except ValueError:
+                    raise ValueError(f"{name}: expected a date like 2026-11-01, got"
+                                     f" {value!r}") from None
+        if bool(self.baseline_since) != bool(self.baseline_until):
+            raise ValueError("baseline_since and baseline_until go together")
+
+
 class SelfmonConfig(_Section, frozen=True):
     """The daemon's own health series."""
 
@@ -225,6 +263,7 @@ class Config(_Section, frozen=True):
     ingest: IngestConfig = msgspec.field(default_factory=IngestConfig)
     errors: ErrorsConfig = msgspec.field(default_factory=ErrorsConfig)
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
+    carbon: CarbonConfig = msgspec.field(default_factory=CarbonConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
 
 

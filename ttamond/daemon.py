@@ -22,6 +22,7 @@ from ttamond.actors.latest import LatestActor, LatestValue
 from ttamond.actors.selfmon import SelfmonActor
 from ttamond.actors.store import StoreActor
 from ttamond.bus import Bus, Overflow
+from ttamond.carbon.commands import carbon_handlers
 from ttamond.collectors import CollectorPlan, collector_plans
 from ttamond.commands import command_handlers
 from ttamond.config import Config, ConfigError, IngestConfig, load_config
@@ -46,6 +47,7 @@ from ttamond.pseudonyms import Pseudonyms, load_or_create_key
 from ttamond.receipts import Ingested
 from ttamond.service import service_handlers
 from ttamond.sessions import Sessions
+from ttamond.store.queries import retention_of
 from ttamond.store.stats import StoreStats
 from ttamond.supervisor import (
     ChildSpec,
@@ -56,6 +58,7 @@ from ttamond.supervisor import (
 from ttamond.systemd import Notifier, watchdog_interval
 
 if TYPE_CHECKING:
+    from ttamond.actors.carbon import CarbonActor
     from ttamond.actors.web import WebActor
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,7 @@ class Daemon:
         self.state = "starting"
         self._latest: LatestActor | None = None
         self._web: WebActor | None = None
+        self._carbon: CarbonActor | None = None
         self._stop = trio.Event()
         self.sessions = Sessions()
         self.ingestor: Ingestor  # opened in main(), once the state directory is locked
@@ -240,6 +244,8 @@ class Daemon:
             specs.append(ChildSpec("selfmon", self._run_selfmon(config)))
         if config.web.enabled:
             specs.append(ChildSpec("web", self._run_web(config)))
+        if config.carbon.enabled:
+            specs.append(ChildSpec("carbon", self._run_carbon(config)))
         return specs
 
     @staticmethod
@@ -249,6 +255,7 @@ class Daemon:
             "selfmon": config.selfmon,
             "web": (config.web, config.ingest),
             "docker:events": config.collectors.docker,
+            "carbon": config.carbon,
         }
         sections.update((plan.name, plan.section) for plan in collector_plans(config))
         return sections.get(actor)
@@ -346,6 +353,21 @@ class Daemon:
 
         return run
 
+    def _run_carbon(self, config: Config) -> Callable[..., Any]:
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            # Imported here: with [carbon] off, neither CodeCarbon nor pandas loads.
+            from ttamond.actors.carbon import CarbonActor
+
+            actor = CarbonActor(self.bus, config.carbon,
+                                workdir=self.paths.state_dir / "codecarbon")
+            self._carbon = actor
+            try:
+                await actor.run(task_status=task_status)
+            finally:
+                self._carbon = None
+
+        return run
+
     def _latest_values(self) -> list[LatestValue]:
         return self._latest.query() if self._latest is not None else []
 
@@ -380,6 +402,9 @@ class Daemon:
         handlers.update(command_handlers(self))
         handlers.update(service_handlers(self))
         handlers.update(error_handlers(self.paths.database, self.bus))
+        handlers.update(carbon_handlers(lambda: self._carbon, self.bus, self.paths.database,
+                                        lambda: self.config.carbon,
+                                        lambda: retention_of(self.config.store)))
         return handlers
 
     def latest_view(self) -> LatestActor | None:

@@ -269,6 +269,30 @@ class BatchBegun(Message, frozen=True, tag="batch_begun"):
     count: int
 
 
+class AIInvocationRecorded(Message, frozen=True, tag="ai_invocation_recorded"):
+    """One AI invocation kept as a row, for the carbon report's per-model figures
+    (its series points alone lose the invocation once rolled up)."""
+
+    invocation: AIMetrics
+    received_ms: int
+
+
+class CarbonSessionEnded(Message, frozen=True, tag="carbon_session_ended"):
+    """A per-operation carbon session, stopped or expired, with what it was charged."""
+
+    session_id: str
+    operation: str
+    component: str
+    model: str
+    pid: int | None
+    started_ms: int
+    stopped_ms: int
+    state: Literal["stopped", "expired"]
+    energy_kwh: float
+    emissions_kg: float
+    method: str
+
+
 class ComponentEvent(Message, frozen=True, tag="component_event"):
     """A lifecycle or engagement report kept as an event row (scrubbed already)."""
 
@@ -282,6 +306,7 @@ class ComponentEvent(Message, frozen=True, tag="component_event"):
 AnyMessage = (
     MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | ErrorRecorded
     | ErrorGroupStateSet | CriticalErrorRaised | ComponentEvent | BatchBegun
+    | AIInvocationRecorded | CarbonSessionEnded
 )
 
 message_decoder = msgspec.json.Decoder(AnyMessage)

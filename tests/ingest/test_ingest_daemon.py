@@ -249,7 +249,7 @@ def test_critical_errors_and_monitoring_sessions(daemon: DaemonProcess) -> None:
     assert rows and rows[0][0] == "narrative"
     kinds = {row[0] for row in daemon.query("SELECT kind FROM events")}
     assert {"monitoring_started", "monitoring_stopped"} <= kinds
-    with pytest.raises(CommandError, match=r"generate_carbon_report needs the carbon actor"):
+    with pytest.raises(CommandError, match=r"carbon tracking is off"):
         request(daemon.socket_path, "generate_carbon_report")
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from ttamond.errors.fingerprint import fingerprint, title
 from ttamond.messages import (
+    AIInvocationRecorded,
     AIMetrics,
     ComponentEvent,
     DatabaseOperation,
@@ -27,7 +28,7 @@ from ttamond.messages import (
 from ttamond.privacy import Scrubber
 from ttamond.pseudonyms import Pseudonyms
 
-Converted = MetricBatch | ErrorRecorded | ComponentEvent
+Converted = MetricBatch | ErrorRecorded | ComponentEvent | AIInvocationRecorded
 
 
 class Converter:
@@ -39,9 +40,19 @@ class Converter:
         self.pseudonyms = pseudonyms
         self.critical_components = frozenset(critical_components)
 
+    def convert_all(self, message: ReportedMessage, received_ms: int) -> list[Converted]:
+        """Every message of the daemon's for `message`: an AI invocation is both series
+        points and a row; a heartbeat is nothing (the sessions view keeps it)."""
+        converted = self.convert(message, received_ms)
+        if converted is None:
+            return []
+        if isinstance(message, AIMetrics):
+            return [converted, AIInvocationRecorded(invocation=message, received_ms=received_ms)]
+        return [converted]
+
     def convert(self, message: ReportedMessage, received_ms: int) -> Converted | None:
-        """The daemon's message for `message`, or None for heartbeats (kept in memory
-        by the sessions view, not stored)."""
+        """The daemon's main message for `message`, or None for heartbeats (kept in
+        memory by the sessions view, not stored)."""
         ts = message.timestamp_ms or received_ms
         base = (("component", message.component), ("environment", message.environment))
         match message:

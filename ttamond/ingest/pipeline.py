@@ -85,15 +85,13 @@ class Ingestor:
         for message in valid:
             if isinstance(message, MonitoringStarted | MonitoringStopped | Heartbeat):
                 self.sessions.apply(message, received)
-            result = self.converter.convert(message, received)
-            if result is None:
-                continue
-            converted.append(result)
-            if isinstance(result, MetricBatch):
-                self.stats.samples += len(result.points)
-            elif isinstance(result, ErrorRecorded):
-                self.stats.errors += 1
-                errors.append(result)
+            for result in self.converter.convert_all(message, received):
+                converted.append(result)
+                if isinstance(result, MetricBatch):
+                    self.stats.samples += len(result.points)
+                elif isinstance(result, ErrorRecorded):
+                    self.stats.errors += 1
+                    errors.append(result)
         self._count(len(valid), rejected)
         if converted:
             await self._publish(converted, errors, ack, batch_id)

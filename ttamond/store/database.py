@@ -17,8 +17,10 @@ import msgspec
 
 from ttamond.messages import (
     ActorStateChanged,
+    AIInvocationRecorded,
     AnyMessage,
     BatchBegun,
+    CarbonSessionEnded,
     ComponentEvent,
     CriticalErrorRaised,
     ErrorGroupStateSet,
@@ -226,6 +228,27 @@ class Database:
                         self._event(conn, message.timestamp_ms, "critical_error",
                                     message.component, _json.encode(message).decode())
                         events += 1
+                    case AIInvocationRecorded(invocation=ai, received_ms=received):
+                        conn.execute(
+                            "INSERT INTO ai_invocations (ts, component, environment, model,"
+                            " operation, duration_s, tokens_in, tokens_out, energy_joules,"
+                            " gpu_utilization, success) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (ai.timestamp_ms or received, ai.component, ai.environment, ai.model,
+                             ai.operation, ai.inference_time_ms / 1000, ai.tokens_in,
+                             ai.tokens_out, ai.energy_joules, ai.gpu_utilization,
+                             int(ai.success)),
+                        )
+                        events += 1
+                    case CarbonSessionEnded():
+                        conn.execute(
+                            "INSERT OR REPLACE INTO carbon_sessions VALUES"
+                            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (message.session_id, message.operation, message.component,
+                             message.model, message.pid, message.started_ms,
+                             message.stopped_ms, message.state, message.energy_kwh,
+                             message.emissions_kg, message.method),
+                        )
+                        events += 1
                     case ComponentEvent():
                         detail = {"environment": message.environment, **message.detail}
                         self._event(conn, message.timestamp_ms, message.kind, message.component,
@@ -330,6 +353,8 @@ class Database:
         conn.execute("DELETE FROM samples WHERE ts < ?", (cutoffs.raw_ms,))
         deleted = conn.execute("DELETE FROM events WHERE ts < ?", (cutoffs.events_ms,)).rowcount
         expire_errors(conn, cutoffs.events_ms)
+        conn.execute("DELETE FROM ai_invocations WHERE ts < ?", (cutoffs.events_ms,))
+        conn.execute("DELETE FROM carbon_sessions WHERE stopped_ms < ?", (cutoffs.events_ms,))
         conn.execute("DELETE FROM batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
         conn.execute("DELETE FROM ingest_batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
         return int(deleted)

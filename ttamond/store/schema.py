@@ -136,6 +136,39 @@ MIGRATIONS: tuple[str, ...] = (
         committed_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 5: carbon. Per-operation sessions with what each was charged, and AI invocations
+    # as rows (their series are rolled up, which loses per-invocation figures).
+    """
+    CREATE TABLE carbon_sessions (
+        session_id TEXT PRIMARY KEY,
+        operation TEXT NOT NULL,
+        component TEXT NOT NULL,
+        model TEXT NOT NULL,
+        pid INTEGER,
+        started_ms INTEGER NOT NULL,
+        stopped_ms INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('stopped', 'expired')),
+        energy_kwh REAL NOT NULL,
+        emissions_kg REAL NOT NULL,
+        method TEXT NOT NULL
+    );
+    CREATE INDEX carbon_sessions_started ON carbon_sessions (started_ms);
+    CREATE TABLE ai_invocations (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        component TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        model TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        duration_s REAL NOT NULL,
+        tokens_in INTEGER NOT NULL,
+        tokens_out INTEGER NOT NULL,
+        energy_joules REAL,
+        gpu_utilization REAL,
+        success INTEGER NOT NULL
+    );
+    CREATE INDEX ai_invocations_ts ON ai_invocations (ts);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
