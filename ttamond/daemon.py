@@ -432,6 +432,21 @@ class Daemon:
             "bus": {"subscriptions": self.bus.stats(), "unrouted": self.bus.unrouted},
             "web": self._web_status(),
             "ingest": self.ingestor.stats if hasattr(self, "ingestor") else None,
+            "carbon": self._carbon_summary(),
+        }
+
+    def _carbon_summary(self) -> dict[str, Any] | None:
+        if self._carbon is None:
+            return None
+        reading = self._carbon.reading
+        return {
+            "tracking": reading is not None,
+            "error": self._carbon.error,
+            "method": self._carbon.ledger.method if reading is not None else "",
+            "estimated": reading.estimated if reading is not None else None,
+            "energy_kwh": reading.energy_kwh if reading is not None else None,
+            "emissions_kg": reading.emissions_kg if reading is not None else None,
+            "open_sessions": len(self._carbon.ledger.sessions),
         }
 
     def system_status(self) -> dict[str, Any]:
@@ -455,9 +470,10 @@ class Daemon:
             "silent_components": silent,
             "sessions": sessions,
             "active_alerts": None,
-            "carbon": None,
-            "not_measured": ["active_alerts (alert escalator)", "carbon (carbon actor)",
-                             "dependency health (health monitor)"],
+            "carbon": self._carbon_summary(),
+            "not_measured": ["active_alerts (alert escalator)",
+                             "dependency health (health monitor)"]
+            + ([] if self._carbon is not None else ["carbon ([carbon] enabled = false)"]),
             "last_updated_ms": now,
         }
 

@@ -34,6 +34,16 @@ def render_status(status: dict[str, Any]) -> str:
             f" {ingest['not_stored']} not stored")
         if ingest["last_rejection"]:
             lines.append(f"          last rejection: {ingest['last_rejection']}")
+    carbon = status.get("carbon")
+    if carbon:
+        if carbon["tracking"]:
+            estimated = " ESTIMATED" if carbon["estimated"] else ""
+            lines.append(
+                f"carbon    {carbon['energy_kwh'] * 1000:.2f} Wh,"
+                f" {carbon['emissions_kg'] * 1000:.2f} g CO2e since start{estimated}"
+                f" ({carbon['method']}); {carbon['open_sessions']} sessions open")
+        else:
+            lines.append(f"carbon    not tracking yet {carbon['error']}".rstrip())
     web = status.get("web")
     lines.append(f"web       {web['url']} (/metrics, /healthz, /readyz, /api/v1/status)"
                  if web else "web       off")

@@ -35,12 +35,16 @@ _RESERVED = frozenset({BUILD_INFO, SKIPPED})
 
 
 def probe_descriptions() -> dict[str, str]:
-    """HELP text for every series a registered probe declares (its FIELDS)."""
-    return {
-        name: info.description
-        for probe in REGISTRY.values()
-        for name, info in probe.fields.items()
-    }
+    """HELP text for every series a registered probe declares (its FIELDS), the carbon
+    tracker's, and those reports from components are turned into."""
+    from ttamond.ingest.convert import FIELDS as REPORTED_FIELDS
+    from ttamond.probes.carbon import FIELDS as CARBON_FIELDS
+
+    found = {name: info.description for probe in REGISTRY.values()
+             for name, info in probe.fields.items()}
+    for fields in (CARBON_FIELDS, REPORTED_FIELDS):
+        found.update((name, info.description) for name, info in fields.items())
+    return found
 
 
 @lru_cache(maxsize=4096)

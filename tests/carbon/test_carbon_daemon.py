@@ -20,7 +20,7 @@ CARBON = """
 enabled = true
 country_iso_code = "FRA"
 measure_interval = 1.0
-session_timeout = 30.0
+session_timeout = 6.0
 """
 
 
@@ -71,6 +71,18 @@ def test_sessions_status_report_and_loop_lag(short_tmp: Path) -> None:
         human = daemon.cli("carbon", "status")
         assert human.returncode == 0, human.stderr
         assert "method" in human.stdout
+        overall = daemon.cli("status")
+        assert "carbon    " in overall.stdout and "g CO2e" in overall.stdout
+
+        # A session whose client never stops it expires, with a clear state.
+        request(daemon.socket_path, "start_carbon_tracking", {"operation": "forgotten"})
+        deadline = time.monotonic() + 20
+        while not daemon.query("SELECT state FROM carbon_sessions"
+                               " WHERE operation = 'forgotten'"):
+            assert time.monotonic() < deadline, "the forgotten session did not expire"
+            time.sleep(0.2)
+        assert daemon.query("SELECT state FROM carbon_sessions WHERE operation = 'forgotten'"
+                            ) == [("expired",)]
         report = request(daemon.socket_path, "generate_carbon_report", {"since_ms": 1})
         assert report["total_energy_kwh"] > 0
         text = daemon.cli("carbon", "report", "--since", "1h")

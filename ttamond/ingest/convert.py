@@ -26,7 +26,40 @@ from ttamond.messages import (
     StackFrame,
 )
 from ttamond.privacy import Scrubber
+from ttamond.probes.base import FieldInfo
 from ttamond.pseudonyms import Pseudonyms
+
+_BY = ("component", "environment")
+FIELDS: dict[str, FieldInfo] = {
+    "tta_ai_inference_duration_seconds": FieldInfo(
+        "gauge", "seconds", (*_BY, "model", "operation"), "duration of one AI model invocation"),
+    "tta_ai_tokens_in": FieldInfo("gauge", "tokens", (*_BY, "model", "operation"),
+                                  "prompt tokens of one AI invocation"),
+    "tta_ai_tokens_out": FieldInfo("gauge", "tokens", (*_BY, "model", "operation"),
+                                   "generated tokens of one AI invocation"),
+    "tta_ai_inference_failed": FieldInfo("gauge", "", (*_BY, "model", "operation"),
+                                         "1 when the AI invocation failed"),
+    "tta_ai_gpu_utilization_percent": FieldInfo(
+        "gauge", "percent", (*_BY, "model", "operation"),
+        "GPU utilisation the component reported for one AI invocation"),
+    "tta_ai_energy_joules": FieldInfo("gauge", "joules", (*_BY, "model", "operation"),
+                                      "energy the component reported for one AI invocation"),
+    "tta_db_operation_duration_seconds": FieldInfo(
+        "gauge", "seconds", (*_BY, "database", "operation"), "duration of one database operation"),
+    "tta_db_operation_rows": FieldInfo("gauge", "", (*_BY, "database", "operation"),
+                                       "rows one database operation returned or changed"),
+    "tta_db_operation_failed": FieldInfo("gauge", "", (*_BY, "database", "operation"),
+                                         "1 when the database operation failed"),
+    "tta_network_sent_bytes": FieldInfo("gauge", "bytes", (*_BY, "protocol", "endpoint"),
+                                        "bytes a component reported sending"),
+    "tta_network_received_bytes": FieldInfo("gauge", "bytes", (*_BY, "protocol", "endpoint"),
+                                            "bytes a component reported receiving"),
+    "tta_network_latency_seconds": FieldInfo("gauge", "seconds", (*_BY, "protocol", "endpoint"),
+                                             "network latency a component reported"),
+    "tta_network_websocket_connections": FieldInfo(
+        "gauge", "", (*_BY, "protocol", "endpoint"), "open WebSocket connections reported"),
+}
+"""The series reports are turned into, for /metrics' HELP."""
 
 Converted = MetricBatch | ErrorRecorded | ComponentEvent | AIInvocationRecorded
 
