@@ -81,7 +81,8 @@ def create_app(
         return json_response(status())
 
     async def index(request: Request) -> Response:
-        return HTMLResponse(_INDEX.format(version=html.escape(version)))
+        return HTMLResponse(_INDEX.format(version=html.escape(version),
+                                          carbon=_carbon_section(status().get("carbon"))))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, HTTPException):
@@ -123,6 +124,24 @@ _INDEX = """<!doctype html>
 <li><a href="/metrics">/metrics</a>: every series for Prometheus</li>
 <li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a></li>
 </ul>
+{carbon}
 </body>
 </html>
 """
+
+
+def _carbon_section(carbon: dict[str, Any] | None) -> str:
+    """The carbon figures so far, saying how they were obtained and when they are
+    estimates; a line saying tracking is off otherwise."""
+    if carbon is None:
+        return "<h2>Carbon</h2>\n<p>Carbon tracking is off (<code>[carbon] enabled</code>).</p>"
+    if not carbon["tracking"]:
+        why = html.escape(carbon.get("error") or "CodeCarbon is starting")
+        return f"<h2>Carbon</h2>\n<p>Not tracking yet: {why}.</p>"
+    estimated = " <strong>(estimated)</strong>" if carbon["estimated"] else ""
+    return (
+        "<h2>Carbon</h2>\n"
+        f"<p>{carbon['energy_kwh'] * 1000:.2f} Wh and {carbon['emissions_kg'] * 1000:.2f} g"
+        f" CO2e since the tracker started{estimated}; {carbon['open_sessions']} operations"
+        f" tracked now.</p>\n<p>How: {html.escape(carbon['method'])}.</p>"
+    )

@@ -197,6 +197,7 @@ async def test_unknown_paths_and_methods_are_json_errors() -> None:
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     assert "status page is coming" in page.text
+    assert "Carbon tracking is off" in page.text
 
 
 async def test_a_port_in_use_is_an_error_naming_the_address() -> None:
