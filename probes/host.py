@@ -6,6 +6,7 @@ import fnmatch
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import ClassVar
 
 import psutil
@@ -34,6 +35,11 @@ FIELDS: dict[str, FieldInfo] = {
     "host_disk_free_bytes": _f("gauge", "bytes", ("mount", "device", "fstype"),
                                "space free for unprivileged users"),
     "host_disk_percent": _f("gauge", "percent", ("mount", "device", "fstype"), "share used"),
+    "host_disk_inodes_percent": _f("gauge", "percent", ("mount", "device", "fstype"),
+                                   "share of inodes used (filesystems with an inode table)"),
+    "host_fds_allocated": _f("gauge", "", (), "file handles allocated, host-wide"),
+    "host_fds_percent": _f("gauge", "percent", (), "file handles allocated, as a share of"
+                           " the kernel's maximum (fs.file-max)"),
     "host_disk_read_bytes_total": _f("counter", "bytes", ("disk",), "bytes read"),
     "host_disk_written_bytes_total": _f("counter", "bytes", ("disk",), "bytes written"),
     "host_disk_reads_total": _f("counter", "", ("disk",), "read operations"),
@@ -68,8 +74,10 @@ class HostProbe:
         exclude_interfaces: Sequence[str] = (),
         exclude_disks: Sequence[str] = (),
         clock: Callable[[], float] = time.monotonic,
+        proc: Path = Path("/proc"),
     ) -> None:
         self.per_cpu = per_cpu
+        self.proc = proc
         self.mounts_refresh = mounts_refresh
         self.exclude_fstypes = frozenset(exclude_fstypes)
         self.exclude_interfaces = tuple(exclude_interfaces)
@@ -89,6 +97,7 @@ class HostProbe:
             self._memory(points)
             self._disks(points)
             self._network(points)
+            self._file_handles(points)
         except (OSError, RuntimeError) as exc:
             raise ProbeError(f"cannot read host counters: {exc}") from exc
         return points
@@ -134,6 +143,11 @@ class HostProbe:
                 MetricPoint("host_disk_free_bytes", usage.free, labels, "gauge", "bytes"),
                 MetricPoint("host_disk_percent", usage.percent, labels, "gauge", "percent"),
             ]
+            inodes = os.statvfs(mount)
+            if inodes.f_files:  # some filesystems (btrfs, vfat) have no inode table
+                used = (inodes.f_files - inodes.f_ffree) / inodes.f_files * 100
+                points.append(MetricPoint("host_disk_inodes_percent", used, labels, "gauge",
+                                          "percent"))
         for disk, io in (psutil.disk_io_counters(perdisk=True) or {}).items():
             if _matches(disk, self.exclude_disks):
                 continue
@@ -146,6 +160,17 @@ class HostProbe:
                 MetricPoint("host_disk_reads_total", io.read_count, labels, "counter"),
                 MetricPoint("host_disk_writes_total", io.write_count, labels, "counter"),
             ]
+
+    def _file_handles(self, points: list[MetricPoint]) -> None:
+        # /proc/sys/fs/file-nr: allocated, free (always 0 since 2.6), maximum.
+        try:
+            allocated, _, maximum = (self.proc / "sys/fs/file-nr").read_text().split()[:3]
+        except (FileNotFoundError, ValueError):
+            return
+        points.append(MetricPoint("host_fds_allocated", float(allocated)))
+        if int(maximum) > 0:
+            points.append(MetricPoint("host_fds_percent", int(allocated) / int(maximum) * 100,
+                                      (), "gauge", "percent"))
 
     def _network(self, points: list[MetricPoint]) -> None:
         for interface, io in psutil.net_io_counters(pernic=True).items():

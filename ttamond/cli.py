@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     add_errors_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_carbon_commands(commands, common=_config_option, duration=_duration, ask=_ask)
 
+    health = commands.add_parser("health", help="components, checks and predictions")
+    _config_option(health)
+    health.add_argument("--json", action="store_true", help="print the raw JSON reply")
+    health.add_argument("--socket", type=Path, help="control socket (default: from the config)")
+    health.set_defaults(handler=_health)
+
     config = commands.add_parser("config", help="check or show the configuration")
     config_commands = config.add_subparsers(metavar="ACTION", required=True)
     check = config_commands.add_parser("check", help="validate a config file")
@@ -161,6 +167,12 @@ def _latest(args: argparse.Namespace) -> int:
     from ttamond.statusview import render_latest
 
     return _ask(args, "latest", render_latest, {"prefix": args.prefix})
+
+
+def _health(args: argparse.Namespace) -> int:
+    from ttamond.statusview import render_health
+
+    return _ask(args, "health", render_health)
 
 
 def _query(args: argparse.Namespace) -> int:

@@ -11,6 +11,13 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
 
+from ttamond.health.settings import (
+    DEFAULT_PREDICTIONS,
+    AnyCheck,
+    ComponentConfig,
+    PredictionConfig,
+)
+
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
@@ -237,6 +244,28 @@ class CarbonConfig(_Section, frozen=True):
             raise ValueError("baseline_since and baseline_until go together")
 
 
+class HealthConfig(_Section, frozen=True):
+    """Health checks, component and dependency health, predictions."""
+
+    enabled: bool = True
+    checks: list[AnyCheck] = msgspec.field(default_factory=list)
+    components: list[ComponentConfig] = msgspec.field(default_factory=list)
+    predictions: list[PredictionConfig] = msgspec.field(
+        default_factory=lambda: list(DEFAULT_PREDICTIONS)
+    )
+    evaluate_every: Positive = 5.0
+    """Seconds between component evaluations (stale checks, heartbeats, dependencies)."""
+    predict_every: Positive = 60.0
+    predict_window_hours: Positive = 6.0
+    """The window each prediction is fitted over."""
+
+    def __post_init__(self) -> None:
+        names = [check.name for check in self.checks]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"checks: the name {duplicates[0]!r} is used twice")
+
+
 class SelfmonConfig(_Section, frozen=True):
     """The daemon's own health series."""
 
@@ -264,6 +293,7 @@ class Config(_Section, frozen=True):
     errors: ErrorsConfig = msgspec.field(default_factory=ErrorsConfig)
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     carbon: CarbonConfig = msgspec.field(default_factory=CarbonConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
 
 

@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +16,11 @@ import msgspec
 import trio
 
 from ttamond import __version__
+from ttamond.actors.check import CheckActor
 from ttamond.actors.collector import CollectorActor
 from ttamond.actors.control import ControlActor
 from ttamond.actors.errors import ErrorsActor
+from ttamond.actors.health import HealthActor
 from ttamond.actors.latest import LatestActor, LatestValue
 from ttamond.actors.selfmon import SelfmonActor
 from ttamond.actors.store import StoreActor
@@ -28,12 +31,16 @@ from ttamond.commands import command_handlers
 from ttamond.config import Config, ConfigError, IngestConfig, load_config
 from ttamond.control import Handler, RawHandler
 from ttamond.errors.commands import error_handlers
+from ttamond.health.commands import health_handlers
+from ttamond.health.forecast import Forecast, as_series, forecast
+from ttamond.health.run import make_check
 from ttamond.ingest.convert import Converter
 from ttamond.ingest.pipeline import Ingestor
 from ttamond.logs import set_level
 from ttamond.looplag import LagMeter
 from ttamond.messages import (
     ActorStateChanged,
+    CheckCompleted,
     ErrorRecorded,
     MetricBatch,
     ProbeFailed,
@@ -45,9 +52,10 @@ from ttamond.privacy import Scrubber
 from ttamond.probes.base import ProbeError
 from ttamond.pseudonyms import Pseudonyms, load_or_create_key
 from ttamond.receipts import Ingested
+from ttamond.selector import SelectorError
 from ttamond.service import service_handlers
 from ttamond.sessions import Sessions
-from ttamond.store.queries import retention_of
+from ttamond.store.queries import QueryError, retention_of
 from ttamond.store.stats import StoreStats
 from ttamond.supervisor import (
     ChildSpec,
@@ -66,6 +74,7 @@ log = logging.getLogger(__name__)
 STATUS_EVERY = 10.0
 LATEST_CAPACITY = 16
 ERRORS_CAPACITY = 1024
+HEALTH_CAPACITY = 1024
 EXIT_CRITICAL = 1
 
 
@@ -111,6 +120,12 @@ class Daemon:
         self._errors_mailbox = self.bus.subscribe(
             "errors", (ErrorRecorded,), policy=Overflow.BLOCK, capacity=ERRORS_CAPACITY,
         )
+        self._health_mailbox = self.bus.subscribe(
+            "health", (CheckCompleted,), policy=Overflow.BLOCK, capacity=HEALTH_CAPACITY,
+        )
+        self._health: HealthActor | None = None
+        self._checks: dict[str, CheckActor] = {}
+        self.forecasts: list[Forecast] = []
 
     def _open_ingestor(self) -> Ingestor:
         # The pseudonym key lives in the state directory, so this runs once it exists.
@@ -246,6 +261,10 @@ class Daemon:
             specs.append(ChildSpec("web", self._run_web(config)))
         if config.carbon.enabled:
             specs.append(ChildSpec("carbon", self._run_carbon(config)))
+        if config.health.enabled:
+            specs.append(ChildSpec("health", self._run_health(config)))
+            specs += [ChildSpec(f"check:{check.name}", self._run_check(check))
+                      for check in config.health.checks]
         return specs
 
     @staticmethod
@@ -256,7 +275,9 @@ class Daemon:
             "web": (config.web, config.ingest),
             "docker:events": config.collectors.docker,
             "carbon": config.carbon,
+            "health": config.health,
         }
+        sections.update((f"check:{check.name}", check) for check in config.health.checks)
         sections.update((plan.name, plan.section) for plan in collector_plans(config))
         return sections.get(actor)
 
@@ -368,6 +389,50 @@ class Daemon:
 
         return run
 
+    def _run_health(self, config: Config) -> Callable[..., Any]:
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            actor = HealthActor(self._health_mailbox, self.bus, config.health,
+                                heartbeats=self._heartbeats, predict=self._predict)
+            self._health = actor
+            await actor.run(task_status=task_status)
+
+        return run
+
+    def _run_check(self, spec: Any) -> Callable[..., Any]:
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            check = make_check(spec, latest=self._latest_by_prefix)
+            actor = CheckActor(spec, self.bus, check)
+            self._checks[spec.name] = actor
+            await actor.run(task_status=task_status)
+
+        return run
+
+    def _latest_by_prefix(self, prefix: str) -> list[LatestValue]:
+        return self._latest.query(prefix) if self._latest is not None else []
+
+    def _heartbeats(self) -> dict[str, str]:
+        # A component's best session wins: one live replica means it is up.
+        rank = {"active": 0, "silent": 1, "stopped": 2}
+        states: dict[str, str] = {}
+        for session in self.sessions.snapshot(now_ms()):
+            known = states.get(session.component)
+            if known is None or rank[session.state] < rank[known]:
+                states[session.component] = session.state
+        return states
+
+    async def _predict(self) -> None:
+        config = self.config
+        now = now_ms()
+        try:
+            self.forecasts = await trio.to_thread.run_sync(
+                lambda: forecast(self.paths.database, config.health.predictions,
+                                 retention_of(config.store), now_ms=now,
+                                 window_ms=int(config.health.predict_window_hours * 3_600_000)))
+        except (sqlite3.Error, QueryError, SelectorError) as exc:
+            log.warning("predictions: %s", exc)
+            return
+        await self.bus.publish(as_series(self.forecasts, now))
+
     def _latest_values(self) -> list[LatestValue]:
         return self._latest.query() if self._latest is not None else []
 
@@ -402,10 +467,19 @@ class Daemon:
         handlers.update(command_handlers(self))
         handlers.update(service_handlers(self))
         handlers.update(error_handlers(self.paths.database, self.bus))
+        handlers.update(health_handlers(self))
         handlers.update(carbon_handlers(lambda: self._carbon, self.bus, self.paths.database,
                                         lambda: self.config.carbon,
                                         lambda: retention_of(self.config.store)))
         return handlers
+
+    def health_actor(self) -> HealthActor | None:
+        """The running health actor, if any."""
+        return self._health
+
+    def check_actors(self) -> dict[str, CheckActor]:
+        """Running check actors by check name."""
+        return dict(self._checks)
 
     def latest_view(self) -> LatestActor | None:
         """The running latest-values view, if it has started."""
@@ -433,7 +507,16 @@ class Daemon:
             "web": self._web_status(),
             "ingest": self.ingestor.stats if hasattr(self, "ingestor") else None,
             "carbon": self._carbon_summary(),
+            "health": self._health_summary(),
         }
+
+    def _health_summary(self) -> dict[str, Any] | None:
+        if self._health is None:
+            return None
+        components = self._health.components
+        return {"overall": self._health.level,
+                "components": {name: h.describe() for name, h in sorted(components.items())},
+                "checks": len(self._health.states)}
 
     def _carbon_summary(self) -> dict[str, Any] | None:
         if self._carbon is None:
@@ -461,18 +544,25 @@ class Daemon:
                 components[session.component] = session.state
         daemon = self.status()["state"]
         silent = sorted(name for name, state in components.items() if state == "silent")
-        overall = "ok" if daemon == "running" and not silent else (
-            "degraded" if daemon in ("running", "degraded") else "unknown")
+        health = self._health.summary() if self._health is not None else None
+        if health is not None and health["overall"] != "unknown":
+            overall = str(health["overall"])
+        else:
+            overall = "ok" if daemon == "running" and not silent else (
+                "degraded" if daemon in ("running", "degraded") else "unknown")
         return {
             "overall": overall,
             "daemon": daemon,
             "components": components,
+            "component_health": health["components"] if health is not None else None,
             "silent_components": silent,
             "sessions": sessions,
+            "predictions": self.forecasts,
             "active_alerts": None,
+            "performance_summary": None,
             "carbon": self._carbon_summary(),
             "not_measured": ["active_alerts (alert escalator)",
-                             "dependency health (health monitor)"]
+                             "performance_summary (report generator)"]
             + ([] if self._carbon is not None else ["carbon ([carbon] enabled = false)"]),
             "last_updated_ms": now,
         }

@@ -293,6 +293,21 @@ class CarbonSessionEnded(Message, frozen=True, tag="carbon_session_ended"):
     method: str
 
 
+CheckStatus = Literal["ok", "warn", "crit"]
+
+
+class CheckCompleted(Message, frozen=True, tag="check_completed"):
+    """One run of one health check."""
+
+    check: str
+    component: str
+    status: CheckStatus
+    latency_ms: float
+    message: str
+    timestamp_ms: int
+    values: dict[str, float] = msgspec.field(default_factory=dict)
+
+
 class ComponentEvent(Message, frozen=True, tag="component_event"):
     """A lifecycle or engagement report kept as an event row (scrubbed already)."""
 

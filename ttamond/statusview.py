@@ -34,6 +34,11 @@ def render_status(status: dict[str, Any]) -> str:
             f" {ingest['not_stored']} not stored")
         if ingest["last_rejection"]:
             lines.append(f"          last rejection: {ingest['last_rejection']}")
+    health = status.get("health")
+    if health:
+        parts = ", ".join(f"{name} {text}" for name, text in health["components"].items())
+        lines.append(f"health    {health['overall'].upper()}: {health['checks']} checks"
+                     + (f"; {parts}" if parts else ""))
     carbon = status.get("carbon")
     if carbon:
         if carbon["tracking"]:
@@ -106,4 +111,23 @@ def render_query(reply: dict[str, Any]) -> str:
             lines.append(f"  {stamp}  {value:.6g}")
     if not reply["series"]:
         lines.append("(no series match)")
+    return "\n".join(lines)
+
+
+def render_health(reply: dict[str, Any]) -> str:
+    """The `ttamond health` listing: overall, components, checks, predictions."""
+    lines = [f"overall: {reply['overall'].upper()}"]
+    for name, component in reply["components"].items():
+        cause = "" if component["root_cause"] or component["level"] == "ok" else "  (derived)"
+        lines.append(f"  {name:<24} {component['status']}{cause}")
+    lines += ["", "CHECK                STATE    SINCE               FLAPPING  MESSAGE"]
+    for check in reply["checks"]:
+        since = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(check["since_ms"] / 1000))
+                 if check["since_ms"] else "-")
+        lines.append(f"{check['check']:<20} {check['state']:<8} {since:<19} "
+                     f"{'yes' if check['flapping'] else 'no':<9} {check['message']}".rstrip())
+    if reply.get("predictions"):
+        lines += ["", "PREDICTIONS"]
+        lines += [f"  {p['text']}" + (f" (trend {p['trend']})" if p["trend"] else "")
+                  for p in reply["predictions"]]
     return "\n".join(lines)

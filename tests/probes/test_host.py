@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psutil
 
 from ttamond.probes import REGISTRY
@@ -57,3 +59,15 @@ def test_mounts_are_listed_again_only_after_refresh() -> None:
 
 def test_registry_lists_the_host_probe() -> None:
     assert REGISTRY["host"] is HostProbe
+
+
+def test_file_handles_from_a_fixture_proc_tree(tmp_path: Path) -> None:
+    (tmp_path / "sys/fs").mkdir(parents=True)
+    (tmp_path / "sys/fs/file-nr").write_text("1000\t0\t4000\n")
+    points = {p.name: p.value for p in HostProbe(proc=tmp_path).read() if "fds" in p.name}
+    assert points == {"host_fds_allocated": 1000.0, "host_fds_percent": 25.0}
+
+
+def test_inodes_are_read_for_filesystems_with_an_inode_table() -> None:
+    points = [p for p in HostProbe().read() if p.name == "host_disk_inodes_percent"]
+    assert points and all(0 <= p.value <= 100 for p in points)

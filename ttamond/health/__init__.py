@@ -1,0 +1,1 @@
+"""The health monitor: checks, component and dependency health, predictions."""

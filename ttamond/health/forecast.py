@@ -1,0 +1,74 @@
+"""Predictions on a timer: each configured series' time to its limit, and its trend,
+from the store's 1-minute rollups over the window (blocking reads: a worker thread)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from ttamond.health.predict import describe, time_to_limit, trend
+from ttamond.health.settings import PredictionConfig
+from ttamond.messages import MetricBatch, MetricPoint
+from ttamond.selector import parse_selector
+from ttamond.store.queries import Reader, Retention
+
+MINUTE_MS = 60_000
+MIN_CONFIDENCE = 0.5
+"""Below this a prediction is kept (and shown) but not published as a series."""
+
+
+class Forecast(msgspec.Struct, frozen=True):
+    """One series' prediction, for people and for alert rules."""
+
+    series: str
+    labels: dict[str, str]
+    text: str
+    seconds: float | None
+    confidence: float
+    current: float
+    limit: float
+    trend: str | None
+    """"up" or "down" when the series moves significantly over the window."""
+
+
+def forecast(database: Path, predictions: list[PredictionConfig], retention: Retention, *,
+             now_ms: int, window_ms: int) -> list[Forecast]:
+    """Every configured series' forecast. Raises sqlite3.Error, QueryError."""
+    reader = Reader(database)
+    found: list[Forecast] = []
+    try:
+        for wanted in predictions:
+            result = reader.query(parse_selector(wanted.selector), start_ms=now_ms - window_ms,
+                                  end_ms=now_ms, step_ms=MINUTE_MS, aggregate="avg",
+                                  retention=retention, now_ms=now_ms)
+            for series in result.series:
+                points = [(ts, value) for ts, value in series.points]
+                prediction = time_to_limit(points, wanted.limit, now_ms=now_ms,
+                                           rising=wanted.rising)
+                if prediction is None:
+                    continue
+                moving = trend(points)
+                what = " ".join([series.name, *series.labels.values()])
+                found.append(Forecast(
+                    series=series.name, labels=series.labels, text=describe(prediction, what),
+                    seconds=prediction.seconds, confidence=round(prediction.confidence, 3),
+                    current=prediction.current, limit=wanted.limit,
+                    trend=moving.direction if moving is not None else None,
+                ))
+    finally:
+        reader.close()
+    return found
+
+
+def as_series(forecasts: list[Forecast], now_ms: int) -> MetricBatch:
+    """The confident forecasts as series alert rules can use: seconds until the limit
+    (series not heading there have none) and the fit's confidence."""
+    points: list[MetricPoint] = []
+    for item in forecasts:
+        labels = tuple(sorted({**item.labels, "target": item.series}.items()))
+        points.append(MetricPoint("ttamond_prediction_confidence", item.confidence, labels))
+        if item.seconds is not None and item.confidence >= MIN_CONFIDENCE:
+            points.append(MetricPoint("ttamond_prediction_seconds_to_limit", item.seconds,
+                                      labels, "gauge", "seconds"))
+    return MetricBatch(source="health:predictions", timestamp_ms=now_ms, points=tuple(points))
