@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
 
+from ttamond.health.components import ComponentSpec, merge_specs
+from ttamond.health.components import validate as validate_components
 from ttamond.health.settings import (
     DEFAULT_PREDICTIONS,
     AnyCheck,
@@ -264,6 +266,12 @@ class HealthConfig(_Section, frozen=True):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"checks: the name {duplicates[0]!r} is used twice")
+        declared = [ComponentSpec(c.name, list(c.checks), list(c.depends_on), c.heartbeat)
+                    for c in self.components]
+        specs = merge_specs(declared, {c.name: c.component_name for c in self.checks})
+        problems = validate_components(specs, names)
+        if problems:
+            raise ValueError(problems[0])
 
 
 class SelfmonConfig(_Section, frozen=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import signal
@@ -126,6 +127,7 @@ class Daemon:
         self._health: HealthActor | None = None
         self._checks: dict[str, CheckActor] = {}
         self.forecasts: list[Forecast] = []
+        self._trends: dict[tuple[str, tuple[tuple[str, str], ...]], str | None] = {}
 
     def _open_ingestor(self) -> Ingestor:
         # The pseudonym key lives in the state directory, so this runs once it exists.
@@ -432,6 +434,17 @@ class Daemon:
             log.warning("predictions: %s", exc)
             return
         await self.bus.publish(as_series(self.forecasts, now))
+        for item in self.forecasts:
+            key = (item.series, tuple(sorted(item.labels.items())))
+            if self._trends.get(key) != item.trend:
+                self._trends[key] = item.trend
+                if item.trend is not None:
+                    # A new significant slope is news; its continuing is not.
+                    await self.bus.publish(StoreEvent(
+                        kind="trend", timestamp_ms=now, source=item.series,
+                        detail=json.dumps({"direction": item.trend, "labels": item.labels,
+                                           "prediction": item.text}),
+                    ))
 
     def _latest_values(self) -> list[LatestValue]:
         return self._latest.query() if self._latest is not None else []
