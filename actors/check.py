@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import trio
 
 from ttamond.bus import Bus
 from ttamond.health.settings import CheckBase
 from ttamond.messages import CheckCompleted, MetricBatch, MetricPoint, labels, now_ms
-from ttamond.probes.checks import CheckResult
+
+if TYPE_CHECKING:
+    from ttamond.probes.checks import CheckResult
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,6 @@ from ttamond.control import Handler, RawHandler
 from ttamond.errors.commands import error_handlers
 from ttamond.health.commands import health_handlers
 from ttamond.health.forecast import Forecast, as_series, forecast
-from ttamond.health.run import make_check
 from ttamond.ingest.convert import Converter
 from ttamond.ingest.pipeline import Ingestor
 from ttamond.logs import set_level
@@ -402,6 +401,10 @@ class Daemon:
 
     def _run_check(self, spec: Any) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            # Imported here: the check probes (h11, cryptography) cost a daemon with no
+            # checks configured about 9 MB it should not pay.
+            from ttamond.health.run import make_check
+
             check = make_check(spec, latest=self._latest_by_prefix)
             actor = CheckActor(spec, self.bus, check)
             self._checks[spec.name] = actor

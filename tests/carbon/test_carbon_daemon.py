@@ -108,5 +108,7 @@ def test_with_carbon_off_pandas_is_never_loaded(daemon: DaemonProcess) -> None:
     assert daemon.process is not None
     maps = Path(f"/proc/{daemon.process.pid}/maps").read_text()
     assert "/pandas/" not in maps
+    # Nor, with no health checks configured, the HTTP check's certificate reader.
+    assert "/cryptography/" not in maps
     with pytest.raises(CommandError, match=r"carbon tracking is off"):
         request(daemon.socket_path, "get_carbon_metrics")
