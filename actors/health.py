@@ -142,6 +142,8 @@ class HealthActor:
         ))
 
     async def _evaluate_every(self) -> None:
+        if not self.states and not self.specs:
+            return  # nothing configured: nothing to evaluate, no reason to wake
         while True:
             await self.evaluate()
             await trio.sleep(self.config.evaluate_every)

@@ -102,6 +102,7 @@ class StoreActor:
         self._spool = Spool(spool, max_bytes=config.spool_max_bytes)
         self._limiter = trio.CapacityLimiter(1)
         self._checkpointer = Checkpointer(database, busy_timeout=config.busy_timeout)
+        self._wal_grew = trio.Event()
         self._instance = secrets.token_hex(6)
         self._sequence = 0
         self._pending: list[AnyMessage] = []
@@ -199,6 +200,8 @@ class StoreActor:
                 receipt.settle(problem)
             if self._spooling:
                 self._started_spooling.set()  # start retrying now, not at the next round
+            elif self._checkpointer.wal_bytes() >= CHECKPOINT_ABOVE_BYTES:
+                self._wal_grew.set()
 
     async def _drain(self) -> None:
         while True:
@@ -233,11 +236,12 @@ class StoreActor:
 
     async def _checkpoint(self) -> None:
         # Its own thread and limiter: a checkpoint (and its fsync) runs beside commits.
+        # Woken by a commit that left the WAL past the threshold (no polling: an idle
+        # daemon does not wake for it), at most once every CHECKPOINT_EVERY.
         limiter = trio.CapacityLimiter(1)
         while True:
-            await trio.sleep(CHECKPOINT_EVERY)
-            if self._checkpointer.wal_bytes() < CHECKPOINT_ABOVE_BYTES:
-                continue
+            await self._wal_grew.wait()
+            self._wal_grew = trio.Event()
             try:
                 await trio.to_thread.run_sync(self._checkpointer.checkpoint, limiter=limiter)
             except sqlite3.Error as exc:
@@ -245,6 +249,7 @@ class StoreActor:
                 # the WAL bounded meanwhile; the next round tries again.
                 log.debug("checkpoint failed: %s", exc)
                 self._checkpointer.close()
+            await trio.sleep(CHECKPOINT_EVERY)
 
     async def _open_database(self) -> None:
         try:

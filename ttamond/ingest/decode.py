@@ -87,19 +87,27 @@ def check(message: ReportedMessage, *, latest_ms: int) -> str | None:
     if not 0 <= message.timestamp_ms <= latest_ms:
         return f".timestamp_ms: {message.timestamp_ms} is {_when(message.timestamp_ms)}"
     if isinstance(message, MetricSamples):
+        # A message's samples mostly repeat a few names and label sets: check each once.
+        good_names: set[str] = set()
+        good_labels: set[tuple[tuple[str, str], ...]] = set()
         for position, sample in enumerate(message.samples):
-            where = f".samples[{position}]"
-            if not METRIC_NAME.fullmatch(sample.name):
-                return (f"{where}.name: {sample.name!r} is not a metric name"
-                        " ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+            if sample.name not in good_names:
+                if not METRIC_NAME.fullmatch(sample.name):
+                    return (f".samples[{position}].name: {sample.name!r} is not a metric name"
+                            " ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+                good_names.add(sample.name)
             if not math.isfinite(sample.value):
-                return f"{where}.value: must be a finite number"
+                return f".samples[{position}].value: must be a finite number"
             if not 0 <= sample.timestamp_ms <= latest_ms:
                 when = _when(sample.timestamp_ms)
-                return f"{where}.timestamp_ms: {sample.timestamp_ms} is {when}"
-            problem = _check_labels(sample.labels)
-            if problem is not None:
-                return f"{where}.labels{problem}"
+                return f".samples[{position}].timestamp_ms: {sample.timestamp_ms} is {when}"
+            if sample.labels:
+                key = tuple(sample.labels.items())
+                if key not in good_labels:
+                    problem = _check_labels(sample.labels)
+                    if problem is not None:
+                        return f".samples[{position}].labels{problem}"
+                    good_labels.add(key)
     return None
 
 
