@@ -44,11 +44,14 @@ def forecast(database: Path, predictions: list[PredictionConfig], retention: Ret
                                   retention=retention, now_ms=now_ms)
             for series in result.series:
                 points = [(ts, value) for ts, value in series.points]
+                period = int(wanted.period_hours * 3_600_000) or None
+                if period is not None and period >= window_ms:
+                    period = None  # a window shorter than the cycle cannot see through it
                 prediction = time_to_limit(points, wanted.limit, now_ms=now_ms,
-                                           rising=wanted.rising)
+                                           rising=wanted.rising, period_ms=period)
                 if prediction is None:
                     continue
-                moving = trend(points)
+                moving = trend(points, period_ms=period)
                 what = " ".join([series.name, *series.labels.values()])
                 found.append(Forecast(
                     series=series.name, labels=series.labels, text=describe(prediction, what),

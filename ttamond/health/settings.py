@@ -144,6 +144,9 @@ class PredictionConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     selector: str
     limit: float
     rising: bool = True
+    period_hours: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    """A cycle to see through (24 for a daily one), when the window holds more than one;
+    0: none."""
 
 
 DEFAULT_PREDICTIONS = [
