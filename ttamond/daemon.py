@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +31,7 @@ from ttamond.config import Config, ConfigError, IngestConfig, load_config
 from ttamond.control import Handler, RawHandler
 from ttamond.errors.commands import error_handlers
 from ttamond.health.commands import health_handlers
-from ttamond.health.forecast import Forecast, as_series, forecast
+from ttamond.health.forecast import Forecaster
 from ttamond.ingest.convert import Converter
 from ttamond.ingest.pipeline import Ingestor
 from ttamond.logs import set_level
@@ -47,15 +45,15 @@ from ttamond.messages import (
     StoreEvent,
     now_ms,
 )
+from ttamond.overview import carbon_summary, health_summary, heartbeat_states, system_status
 from ttamond.paths import Paths, resolve_paths
 from ttamond.privacy import Scrubber
 from ttamond.probes.base import ProbeError
 from ttamond.pseudonyms import Pseudonyms, load_or_create_key
 from ttamond.receipts import Ingested
-from ttamond.selector import SelectorError
 from ttamond.service import service_handlers
 from ttamond.sessions import Sessions
-from ttamond.store.queries import QueryError, retention_of
+from ttamond.store.queries import retention_of
 from ttamond.store.stats import StoreStats
 from ttamond.supervisor import (
     ChildSpec,
@@ -125,8 +123,7 @@ class Daemon:
         )
         self._health: HealthActor | None = None
         self._checks: dict[str, CheckActor] = {}
-        self.forecasts: list[Forecast] = []
-        self._trends: dict[tuple[str, tuple[tuple[str, str], ...]], str | None] = {}
+        self.forecaster = Forecaster(self.bus, self.paths.database)
 
     def _open_ingestor(self) -> Ingestor:
         # The pseudonym key lives in the state directory, so this runs once it exists.
@@ -392,8 +389,10 @@ class Daemon:
 
     def _run_health(self, config: Config) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
-            actor = HealthActor(self._health_mailbox, self.bus, config.health,
-                                heartbeats=self._heartbeats, predict=self._predict)
+            actor = HealthActor(
+                self._health_mailbox, self.bus, config.health,
+                heartbeats=lambda: heartbeat_states(self.sessions.snapshot(now_ms())),
+                predict=lambda: self.forecaster.run_once(self.config))
             self._health = actor
             await actor.run(task_status=task_status)
 
@@ -414,40 +413,6 @@ class Daemon:
 
     def _latest_by_prefix(self, prefix: str) -> list[LatestValue]:
         return self._latest.query(prefix) if self._latest is not None else []
-
-    def _heartbeats(self) -> dict[str, str]:
-        # A component's best session wins: one live replica means it is up.
-        rank = {"active": 0, "silent": 1, "stopped": 2}
-        states: dict[str, str] = {}
-        for session in self.sessions.snapshot(now_ms()):
-            known = states.get(session.component)
-            if known is None or rank[session.state] < rank[known]:
-                states[session.component] = session.state
-        return states
-
-    async def _predict(self) -> None:
-        config = self.config
-        now = now_ms()
-        try:
-            self.forecasts = await trio.to_thread.run_sync(
-                lambda: forecast(self.paths.database, config.health.predictions,
-                                 retention_of(config.store), now_ms=now,
-                                 window_ms=int(config.health.predict_window_hours * 3_600_000)))
-        except (sqlite3.Error, QueryError, SelectorError) as exc:
-            log.warning("predictions: %s", exc)
-            return
-        await self.bus.publish(as_series(self.forecasts, now))
-        for item in self.forecasts:
-            key = (item.series, tuple(sorted(item.labels.items())))
-            if self._trends.get(key) != item.trend:
-                self._trends[key] = item.trend
-                if item.trend is not None:
-                    # A new significant slope is news; its continuing is not.
-                    await self.bus.publish(StoreEvent(
-                        kind="trend", timestamp_ms=now, source=item.series,
-                        detail=json.dumps({"direction": item.trend, "labels": item.labels,
-                                           "prediction": item.text}),
-                    ))
 
     def _latest_values(self) -> list[LatestValue]:
         return self._latest.query() if self._latest is not None else []
@@ -522,66 +487,15 @@ class Daemon:
             "bus": {"subscriptions": self.bus.stats(), "unrouted": self.bus.unrouted},
             "web": self._web_status(),
             "ingest": self.ingestor.stats if hasattr(self, "ingestor") else None,
-            "carbon": self._carbon_summary(),
-            "health": self._health_summary(),
-        }
-
-    def _health_summary(self) -> dict[str, Any] | None:
-        if self._health is None:
-            return None
-        components = self._health.components
-        return {"overall": self._health.level,
-                "components": {name: h.describe() for name, h in sorted(components.items())},
-                "checks": len(self._health.states)}
-
-    def _carbon_summary(self) -> dict[str, Any] | None:
-        if self._carbon is None:
-            return None
-        reading = self._carbon.reading
-        return {
-            "tracking": reading is not None,
-            "error": self._carbon.error,
-            "method": self._carbon.ledger.method if reading is not None else "",
-            "estimated": reading.estimated if reading is not None else None,
-            "energy_kwh": reading.energy_kwh if reading is not None else None,
-            "emissions_kg": reading.emissions_kg if reading is not None else None,
-            "open_sessions": len(self._carbon.ledger.sessions),
+            "carbon": carbon_summary(self._carbon),
+            "health": health_summary(self._health),
         }
 
     def system_status(self) -> dict[str, Any]:
-        """The platform's `SystemStatus`: overall health, each reporting component,
-        what is not measured yet said as such, and when this was computed."""
-        now = now_ms()
-        sessions = self.sessions.snapshot(now)
-        components: dict[str, str] = {}
-        for session in sessions:
-            known = components.get(session.component)
-            if known != "active":
-                components[session.component] = session.state
-        daemon = self.status()["state"]
-        silent = sorted(name for name, state in components.items() if state == "silent")
-        health = self._health.summary() if self._health is not None else None
-        if health is not None and health["overall"] != "unknown":
-            overall = str(health["overall"])
-        else:
-            overall = "ok" if daemon == "running" and not silent else (
-                "degraded" if daemon in ("running", "degraded") else "unknown")
-        return {
-            "overall": overall,
-            "daemon": daemon,
-            "components": components,
-            "component_health": health["components"] if health is not None else None,
-            "silent_components": silent,
-            "sessions": sessions,
-            "predictions": self.forecasts,
-            "active_alerts": None,
-            "performance_summary": None,
-            "carbon": self._carbon_summary(),
-            "not_measured": ["active_alerts (alert escalator)",
-                             "performance_summary (report generator)"]
-            + ([] if self._carbon is not None else ["carbon ([carbon] enabled = false)"]),
-            "last_updated_ms": now,
-        }
+        """The platform's `SystemStatus` (see ttamond/overview.py)."""
+        return system_status(daemon_state=self.status()["state"],
+                             sessions=self.sessions.snapshot(now_ms()), health=self._health,
+                             forecasts=self.forecaster.forecasts, carbon=self._carbon)
 
     def _web_status(self) -> dict[str, Any] | None:
         if self._web is None or self._web.port is None:

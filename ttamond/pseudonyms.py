@@ -44,15 +44,8 @@ def load_or_create_key(path: Path) -> bytes:
     Raises KeyFileUnsafe when the file's mode allows group or other access, or it is
     not a regular file; OSError when it cannot be read or written.
     """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(KEY_BYTES))
-            handle.flush()
-            os.fsync(handle.fileno())
+    if not path.exists():
+        _create_key(path)
     info = path.lstat()
     if not stat.S_ISREG(info.st_mode):
         raise KeyFileUnsafe(f"{path} is not a regular file")
@@ -65,3 +58,16 @@ def load_or_create_key(path: Path) -> bytes:
     if len(key) < 16:
         raise KeyFileUnsafe(f"{path} holds {len(key)} bytes; a pseudonym key needs 32")
     return key
+
+
+def _create_key(path: Path) -> None:
+    # O_EXCL: two daemons starting at once cannot both write a key; the loser reads
+    # the winner's.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(KEY_BYTES))
+        handle.flush()
+        os.fsync(handle.fileno())

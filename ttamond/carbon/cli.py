@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-Ask = Callable[[argparse.Namespace, str, Callable[[Any], str], dict[str, Any]], int]
+from ttamond.cliparts import Ask, finish_action
 
 
 def add_carbon_commands(
@@ -25,19 +24,11 @@ def add_carbon_commands(
     report = actions.add_parser("report", help="emissions, energy, efficiency, advice")
     report.add_argument("--since", type=duration, default=7 * 86_400_000, metavar="DURATION",
                         help="how far back (default 7d)")
-    _finish(report, common, lambda a: ask(a, "generate_carbon_report", render_report,
+    finish_action(report, common, lambda a: ask(a, "generate_carbon_report", render_report,
                                           {"since_ms": int(time.time() * 1000) - a.since}))
 
     status = actions.add_parser("status", help="the tracker's latest reading and sessions")
-    _finish(status, common, lambda a: ask(a, "get_carbon_metrics", render_status, {}))
-
-
-def _finish(parser: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None],
-            handler: Callable[[argparse.Namespace], int]) -> None:
-    common(parser)
-    parser.add_argument("--json", action="store_true", help="print the raw JSON reply")
-    parser.add_argument("--socket", type=Path, help="control socket (default: from the config)")
-    parser.set_defaults(handler=handler)
+    finish_action(status, common, lambda a: ask(a, "get_carbon_metrics", render_status, {}))
 
 
 def render_report(reply: dict[str, Any]) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-Ask = Callable[[argparse.Namespace, str, Callable[[Any], str], dict[str, Any]], int]
+from ttamond.cliparts import Ask, finish_action
 
 
 def add_errors_commands(
@@ -28,32 +27,32 @@ def add_errors_commands(
     listing.add_argument("--since", type=duration, metavar="DURATION",
                          help="seen within, e.g. 1h or 7d")
     listing.add_argument("--limit", type=int, default=50)
-    _finish(listing, common, lambda a: ask(a, "errors_list", render_list, {
+    finish_action(listing, common, lambda a: ask(a, "errors_list", render_list, {
         "state": a.state, "component": a.component, "limit": a.limit,
         "since_ms": _since(a.since)}))
 
     show = actions.add_parser("show", help="one group with its latest events and stacks")
     show.add_argument("group", help="group id or fingerprint prefix")
     show.add_argument("--events", type=int, default=5)
-    _finish(show, common, lambda a: ask(a, "errors_show", render_show,
+    finish_action(show, common, lambda a: ask(a, "errors_show", render_show,
                                         {"group": a.group, "events": a.events}))
 
     resolve = actions.add_parser("resolve", help="mark a group resolved")
     resolve.add_argument("group")
     resolve.add_argument("--in", dest="version", default="",
                          help="the version with the fix: older versions do not regress it")
-    _finish(resolve, common, lambda a: ask(a, "resolve_error", render_change,
+    finish_action(resolve, common, lambda a: ask(a, "resolve_error", render_change,
                                            {"group": a.group, "resolved_in": a.version}))
     for name, command, text in (("ignore", "ignore_error", "stop showing a group"),
                                 ("reopen", "reopen_error", "mark a group unresolved again")):
         action = actions.add_parser(name, help=text)
         action.add_argument("group")
-        _finish(action, common, _change(ask, command))
+        finish_action(action, common, _change(ask, command))
 
     patterns = actions.add_parser("patterns", help="new groups, spikes, top groups, rates")
     patterns.add_argument("--since", type=duration, default=86_400_000, metavar="DURATION",
                           help="how far back (default 1d)")
-    _finish(patterns, common, lambda a: ask(a, "analyze_error_patterns", render_patterns,
+    finish_action(patterns, common, lambda a: ask(a, "analyze_error_patterns", render_patterns,
                                             {"since_ms": _since(a.since)}))
 
 
@@ -62,14 +61,6 @@ def _change(ask: Ask, command: str) -> Callable[[argparse.Namespace], int]:
         return ask(args, command, render_change, {"group": args.group})
 
     return handler
-
-
-def _finish(parser: argparse.ArgumentParser, common: Callable[[argparse.ArgumentParser], None],
-            handler: Callable[[argparse.Namespace], int]) -> None:
-    common(parser)
-    parser.add_argument("--json", action="store_true", help="print the raw JSON reply")
-    parser.add_argument("--socket", type=Path, help="control socket (default: from the config)")
-    parser.set_defaults(handler=handler)
 
 
 def _since(duration_ms: int | None) -> int | None:

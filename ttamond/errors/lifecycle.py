@@ -31,8 +31,7 @@ def is_older(release: str, fixed_in: str) -> bool:
     try:
         return Version(release) < Version(fixed_in)
     except InvalidVersion:
-        pass
-    left, right = _numbers(release), _numbers(fixed_in)
+        left, right = _numbers(release), _numbers(fixed_in)
     if left is None or right is None:
         return False
     return left < right

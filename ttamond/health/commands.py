@@ -32,7 +32,7 @@ def health_handlers(daemon: Daemon) -> dict[str, Handler]:
         return name
 
     async def summary(args: dict[str, Any]) -> Any:
-        return {**running().summary(), "predictions": daemon.forecasts}
+        return {**running().summary(), "predictions": daemon.forecaster.forecasts}
 
     async def monitor_component_health(args: dict[str, Any]) -> Any:
         name = component(args)
@@ -55,7 +55,7 @@ def health_handlers(daemon: Daemon) -> dict[str, Handler]:
         return await checks[name].run_once()
 
     async def predict_system_issues(args: dict[str, Any]) -> Any:
-        return daemon.forecasts
+        return daemon.forecaster.forecasts
 
     return {
         "health": summary,

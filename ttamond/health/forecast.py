@@ -3,15 +3,26 @@ from the store's 1-minute rollups over the window (blocking reads: a worker thre
 
 from __future__ import annotations
 
+import json
+import logging
+import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
+import trio
 
+from ttamond.bus import Bus
 from ttamond.health.predict import describe, time_to_limit, trend
 from ttamond.health.settings import PredictionConfig
-from ttamond.messages import MetricBatch, MetricPoint
-from ttamond.selector import parse_selector
-from ttamond.store.queries import Reader, Retention
+from ttamond.messages import MetricBatch, MetricPoint, StoreEvent, now_ms
+from ttamond.selector import SelectorError, parse_selector
+from ttamond.store.queries import QueryError, Reader, Retention, retention_of
+
+if TYPE_CHECKING:
+    from ttamond.config import Config
+
+log = logging.getLogger(__name__)
 
 MINUTE_MS = 60_000
 MIN_CONFIDENCE = 0.5
@@ -75,3 +86,39 @@ def as_series(forecasts: list[Forecast], now_ms: int) -> MetricBatch:
             points.append(MetricPoint("ttamond_prediction_seconds_to_limit", item.seconds,
                                       labels, "gauge", "seconds"))
     return MetricBatch(source="health:predictions", timestamp_ms=now_ms, points=tuple(points))
+
+
+class Forecaster:
+    """Runs the configured predictions, keeps the latest, publishes them as series, and
+    stores a trend event when a series starts moving significantly (its continuing is
+    not news)."""
+
+    def __init__(self, bus: Bus, database: Path) -> None:
+        self.bus = bus
+        self.database = database
+        self.forecasts: list[Forecast] = []
+        self._trends: dict[tuple[str, tuple[tuple[str, str], ...]], str | None] = {}
+
+    async def run_once(self, config: Config) -> None:
+        """One round; a database that cannot be read is logged and tried next round."""
+        now = now_ms()
+        window = int(config.health.predict_window_hours * 3_600_000)
+        try:
+            self.forecasts = await trio.to_thread.run_sync(
+                lambda: forecast(self.database, config.health.predictions,
+                                 retention_of(config.store), now_ms=now, window_ms=window))
+        except (sqlite3.Error, QueryError, SelectorError) as exc:
+            log.warning("predictions: %s", exc)
+            return
+        await self.bus.publish(as_series(self.forecasts, now))
+        for item in self.forecasts:
+            key = (item.series, tuple(sorted(item.labels.items())))
+            if self._trends.get(key) == item.trend:
+                continue
+            self._trends[key] = item.trend
+            if item.trend is not None:
+                await self.bus.publish(StoreEvent(
+                    kind="trend", timestamp_ms=now, source=item.series,
+                    detail=json.dumps({"direction": item.trend, "labels": item.labels,
+                                       "prediction": item.text}),
+                ))
