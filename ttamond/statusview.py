@@ -35,7 +35,9 @@ def render_status(status: dict[str, Any]) -> str:
         if ingest["last_rejection"]:
             lines.append(f"          last rejection: {ingest['last_rejection']}")
     health = status.get("health")
-    if health:
+    if health and not health["checks"] and not health["components"]:
+        lines.append("health    no checks or components configured ([health] in ttamond.toml)")
+    elif health:
         parts = ", ".join(f"{name} {text}" for name, text in health["components"].items())
         lines.append(f"health    {health['overall'].upper()}: {health['checks']} checks"
                      + (f"; {parts}" if parts else ""))
@@ -116,11 +118,16 @@ def render_query(reply: dict[str, Any]) -> str:
 
 def render_health(reply: dict[str, Any]) -> str:
     """The `ttamond health` listing: overall, components, checks, predictions."""
-    lines = [f"overall: {reply['overall'].upper()}"]
+    if not reply["checks"] and not reply["components"]:
+        lines = ["no checks or components configured: add [[health.checks]] and"
+                 " [[health.components]] to ttamond.toml (see the file in the repository)"]
+    else:
+        lines = [f"overall: {reply['overall'].upper()}"]
     for name, component in reply["components"].items():
         cause = "" if component["root_cause"] or component["level"] == "ok" else "  (derived)"
         lines.append(f"  {name:<24} {component['status']}{cause}")
-    lines += ["", "CHECK                STATE    SINCE               FLAPPING  MESSAGE"]
+    if reply["checks"]:
+        lines += ["", "CHECK                STATE    SINCE               FLAPPING  MESSAGE"]
     for check in reply["checks"]:
         since = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(check["since_ms"] / 1000))
                  if check["since_ms"] else "-")
