@@ -39,7 +39,9 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal, TypedDict
+from typing import Any, Literal
+
+import msgspec
 
 from ttamond.carbon.model import (
     BaselineComparison,
@@ -53,6 +55,7 @@ from ttamond.carbon.model import (
     Inference,
     ModelCarbon,
     Recommendation,
+    UsageCarbon,
 )
 
 HOUR_MS = 3_600_000
@@ -204,19 +207,6 @@ def _attribute(works: Sequence[Inference], sessions: Sequence[CarbonSession], si
     return charges, session_only
 
 
-class _Figures(TypedDict):
-    inferences: int
-    failed: int
-    unattributed_inferences: int
-    tokens_in: int
-    tokens_out: int
-    energy_kwh: float
-    emissions_kg: float
-    wh_per_1k_tokens: float | None
-    g_per_inference: float | None
-    gpu_joules_per_inference: float | None
-
-
 class _Tally:
     """Running sums for one model, component, or (model, operation)."""
 
@@ -256,16 +246,17 @@ class _Tally:
     def g_per_1k_tokens(self) -> float | None:
         return self.work_kg * 1e6 / self.useful_tokens if self.useful_tokens else None
 
-    def figures(self) -> _Figures:
-        return {
-            "inferences": self.inferences, "failed": self.failed,
-            "unattributed_inferences": self.inferences - self.attributed,
-            "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
-            "energy_kwh": self.energy_kwh, "emissions_kg": self.emissions_kg,
-            "wh_per_1k_tokens": self.wh_per_1k_tokens(),
-            "g_per_inference": self.work_kg * 1000 / self.useful if self.useful else None,
-            "gpu_joules_per_inference": statistics.fmean(self.joules) if self.joules else None,
-        }
+    def figures(self) -> dict[str, Any]:
+        """The fields of a `UsageCarbon`, for its model and component subclasses."""
+        return msgspec.structs.asdict(UsageCarbon(
+            inferences=self.inferences, failed=self.failed,
+            unattributed_inferences=self.inferences - self.attributed,
+            tokens_in=self.tokens_in, tokens_out=self.tokens_out,
+            energy_kwh=self.energy_kwh, emissions_kg=self.emissions_kg,
+            wh_per_1k_tokens=self.wh_per_1k_tokens(),
+            g_per_inference=self.work_kg * 1000 / self.useful if self.useful else None,
+            gpu_joules_per_inference=statistics.fmean(self.joules) if self.joules else None,
+        ))
 
 
 def _rate_kg_per_day(points: Sequence[HostEnergy]) -> float | None:
