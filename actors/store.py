@@ -20,6 +20,8 @@ from ttamond.messages import (
     ActorStateChanged,
     AnyMessage,
     BatchBegun,
+    ChannelHealthChanged,
+    DeliveryAttempted,
     MetricBatch,
     ProbeFailed,
     StoreEvent,
@@ -49,7 +51,8 @@ REPLAY_FRAMES_PER_STEP = 64
 CHECKPOINT_EVERY = 1.0
 
 
-StoreInput = MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | Ingested
+StoreInput = (MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | Ingested
+              | DeliveryAttempted | ChannelHealthChanged)
 """What the store's mailbox takes; everything else arrives inside an `Ingested`."""
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import trio
 
-from ttamond.actors.store import StoreActor
-from ttamond.bus import Bus, Overflow
+from ttamond.actors.store import StoreActor, StoreInput
+from ttamond.bus import Bus, Overflow, Subscription
 from ttamond.config import StoreConfig
 from ttamond.messages import (
     ActorStateChanged,
@@ -119,9 +119,9 @@ def bytes_per_sample(series: int, hours: float, folder: Path) -> None:
 
 async def _ingest(folder: Path, batches: int, points: int) -> float:
     bus = Bus()
-    mailbox = bus.subscribe("store",
-                            (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent, Ingested),
-                            policy=Overflow.BLOCK, capacity=64)
+    mailbox: Subscription[StoreInput] = bus.subscribe(
+        "store", (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent, Ingested),
+        policy=Overflow.BLOCK, capacity=64)
     stats_holder = StoreStats()
     actor = StoreActor(StoreConfig(batch_max_rows=20_000, batch_max_age=0.5), database=folder
                        / "ingest.db", spool=folder / "ingest.db.spool", mailbox=mailbox,

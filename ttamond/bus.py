@@ -138,6 +138,9 @@ class Bus:
     def subscribe(self, name: str,
                   types: tuple[type[A], type[B], type[C], type[D], type[E]], *,
                   policy: Overflow, capacity: int) -> Subscription[A | B | C | D | E]: ...
+    @overload
+    def subscribe(self, name: str, types: tuple[type[Message], ...], *, policy: Overflow,
+                  capacity: int) -> Subscription[Any]: ...
 
     def subscribe(
         self,

@@ -83,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--socket", type=Path, help="control socket (default: from the config)")
     query.set_defaults(handler=_query)
 
+    from ttamond.alerts.cli import add_alerts_commands
     from ttamond.carbon.cli import add_carbon_commands
     from ttamond.errors.cli import add_errors_commands
 
+    add_alerts_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_errors_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_carbon_commands(commands, common=_config_option, duration=_duration, ask=_ask)
 
@@ -201,7 +203,11 @@ def _config_check(args: argparse.Namespace) -> int:
     if path is None:
         print("ttamond: no config file; the embedded defaults are valid")
         return EXIT_OK
-    load_config(path)
+    config = load_config(path)
+    from ttamond.alerts.lint import rule_warnings
+
+    for warning in rule_warnings(config.alerts.rules):
+        print(f"{path}: warning: {warning}", file=sys.stderr)
     print(f"{path}: ok")
     return EXIT_OK
 

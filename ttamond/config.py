@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
 
+from ttamond.alerts.settings import AlertsConfig
 from ttamond.health.components import ComponentSpec, merge_specs
 from ttamond.health.components import validate as validate_components
 from ttamond.health.settings import (
@@ -19,6 +20,7 @@ from ttamond.health.settings import (
     ComponentConfig,
     PredictionConfig,
 )
+from ttamond.notify.settings import AnyChannel, LogChannel, validate_channels
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -274,6 +276,19 @@ class HealthConfig(_Section, frozen=True):
             raise ValueError(problems[0])
 
 
+class NotifyConfig(_Section, frozen=True):
+    """Where notifications go: one [[notify.channels]] table per channel."""
+
+    channels: list[AnyChannel] = msgspec.field(
+        default_factory=lambda: [LogChannel(name="log")]
+    )
+
+    def __post_init__(self) -> None:
+        problems = validate_channels(self.channels)
+        if problems:
+            raise ValueError(problems[0])
+
+
 class SelfmonConfig(_Section, frozen=True):
     """The daemon's own health series."""
 
@@ -302,7 +317,25 @@ class Config(_Section, frozen=True):
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     carbon: CarbonConfig = msgspec.field(default_factory=CarbonConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+
+    def __post_init__(self) -> None:
+        kinds = {channel.name: channel.kind for channel in self.notify.channels}
+        for policy in self.alerts.escalations:
+            for level in policy.levels:
+                for name in level.channels:
+                    if name not in kinds:
+                        close = difflib.get_close_matches(name, list(kinds), n=1)
+                        hint = f" (did you mean {close[0]!r}?)" if close else ""
+                        raise ValueError(
+                            f"alerts.escalations {policy.name!r}: no channel {name!r} in"
+                            f" [[notify.channels]]{hint}")
+                    if kinds[name] == "alertmanager":
+                        raise ValueError(
+                            f"alerts.escalations {policy.name!r}: {name!r} is an Alertmanager"
+                            " channel, which receives every alert; leave it out of levels")
 
 
 class ConfigError(Exception):

@@ -15,6 +15,7 @@ import msgspec
 import trio
 
 from ttamond import __version__
+from ttamond.actors.alerts import HealthView
 from ttamond.actors.check import CheckActor
 from ttamond.actors.collector import CollectorActor
 from ttamond.actors.control import ControlActor
@@ -22,8 +23,9 @@ from ttamond.actors.errors import ErrorsActor
 from ttamond.actors.health import HealthActor
 from ttamond.actors.latest import LatestActor, LatestValue
 from ttamond.actors.selfmon import SelfmonActor
-from ttamond.actors.store import StoreActor
-from ttamond.bus import Bus, Overflow
+from ttamond.actors.store import StoreActor, StoreInput
+from ttamond.alerts.wiring import Alerting
+from ttamond.bus import Bus, Overflow, Subscription
 from ttamond.carbon.commands import carbon_handlers
 from ttamond.collectors import CollectorPlan, collector_plans
 from ttamond.commands import command_handlers
@@ -31,6 +33,7 @@ from ttamond.config import Config, ConfigError, IngestConfig, load_config
 from ttamond.control import Handler, RawHandler
 from ttamond.errors.commands import error_handlers
 from ttamond.health.commands import health_handlers
+from ttamond.health.components import inhibited
 from ttamond.health.forecast import Forecaster
 from ttamond.ingest.convert import Converter
 from ttamond.ingest.pipeline import Ingestor
@@ -38,7 +41,10 @@ from ttamond.logs import set_level
 from ttamond.looplag import LagMeter
 from ttamond.messages import (
     ActorStateChanged,
+    ChannelHealthChanged,
     CheckCompleted,
+    DeliveryAttempted,
+    ErrorGroupStateSet,
     ErrorRecorded,
     MetricBatch,
     ProbeFailed,
@@ -105,9 +111,10 @@ class Daemon:
         self._stop = trio.Event()
         self.sessions = Sessions()
         self.ingestor: Ingestor  # opened in main(), once the state directory is locked
-        self._store_mailbox = self.bus.subscribe(
+        self._store_mailbox: Subscription[StoreInput] = self.bus.subscribe(
             "store",
-            (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent, Ingested),
+            (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent, Ingested,
+             DeliveryAttempted, ChannelHealthChanged),
             policy=Overflow.BLOCK,
             capacity=config.store.queue_capacity,
         )
@@ -116,7 +123,8 @@ class Daemon:
             capacity=LATEST_CAPACITY,
         )
         self._errors_mailbox = self.bus.subscribe(
-            "errors", (ErrorRecorded,), policy=Overflow.BLOCK, capacity=ERRORS_CAPACITY,
+            "errors", (ErrorRecorded, ErrorGroupStateSet), policy=Overflow.BLOCK,
+            capacity=ERRORS_CAPACITY,
         )
         self._health_mailbox = self.bus.subscribe(
             "health", (CheckCompleted,), policy=Overflow.BLOCK, capacity=HEALTH_CAPACITY,
@@ -124,6 +132,7 @@ class Daemon:
         self._health: HealthActor | None = None
         self._checks: dict[str, CheckActor] = {}
         self.forecaster = Forecaster(self.bus, self.paths.database)
+        self.alerting = Alerting(self.bus, config, self.paths.database, self._health_view)
 
     def _open_ingestor(self) -> Ingestor:
         # The pseudonym key lives in the state directory, so this runs once it exists.
@@ -219,6 +228,8 @@ class Daemon:
         self.ingestor.converter = self._converter(new)
         pending = [name for name in ("paths", "control")
                    if getattr(old, name) != getattr(new, name)]
+        if old.alerts.enabled != new.alerts.enabled:
+            pending.append("alerts] enabled = [...")
         old_specs = {spec.name: spec for spec in self._specs(old)}
         restarted: list[str] = []
         self.supervisor.policy = self._policy(new)
@@ -263,6 +274,7 @@ class Daemon:
             specs.append(ChildSpec("health", self._run_health(config)))
             specs += [ChildSpec(f"check:{check.name}", self._run_check(check))
                       for check in config.health.checks]
+        specs += self.alerting.specs(config)
         return specs
 
     @staticmethod
@@ -275,6 +287,7 @@ class Daemon:
             "carbon": config.carbon,
             "health": config.health,
         }
+        sections.update(Alerting.sections(config))
         sections.update((f"check:{check.name}", check) for check in config.health.checks)
         sections.update((plan.name, plan.section) for plan in collector_plans(config))
         return sections.get(actor)
@@ -299,7 +312,8 @@ class Daemon:
         await self._latest.run(task_status=task_status)
 
     async def _run_errors(self, *, task_status: trio.TaskStatus[None]) -> None:
-        await ErrorsActor(self._errors_mailbox, self.bus).run(task_status=task_status)
+        await ErrorsActor(self._errors_mailbox, self.bus,
+                          database=self.paths.database).run(task_status=task_status)
 
     def _run_control(self, config: Config) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
@@ -452,6 +466,7 @@ class Daemon:
         handlers.update(carbon_handlers(lambda: self._carbon, self.bus, self.paths.database,
                                         lambda: self.config.carbon,
                                         lambda: retention_of(self.config.store)))
+        handlers.update(self.alerting.handlers())
         return handlers
 
     def health_actor(self) -> HealthActor | None:
@@ -461,6 +476,16 @@ class Daemon:
     def check_actors(self) -> dict[str, CheckActor]:
         """Running check actors by check name."""
         return dict(self._checks)
+
+    def _health_view(self) -> HealthView:
+        actor = self._health
+        if actor is None:
+            return HealthView()
+        components = {name: h.level for name, h in actor.components.items()}
+        owners = {c.name: c.component_name for c in self.config.health.checks}
+        checks = {snap.check: (snap.state, owners.get(snap.check, snap.check))
+                  for snap in actor.checks()}
+        return HealthView(components, checks, inhibited(actor.components))
 
     def latest_view(self) -> LatestActor | None:
         """The running latest-values view, if it has started."""
@@ -489,6 +514,7 @@ class Daemon:
             "ingest": self.ingestor.stats if hasattr(self, "ingestor") else None,
             "carbon": carbon_summary(self._carbon),
             "health": health_summary(self._health),
+            "alerts": self.alerting.status(),
         }
 
     def system_status(self) -> dict[str, Any]:

@@ -7,6 +7,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from ttamond.alerts.groups import NotificationGroup
+from ttamond.alerts.lifecycle import AlertRecord
+from ttamond.alerts.silences import Silence
+
 Labels = tuple[tuple[str, str], ...]
 """Sorted (key, value) pairs: hashable, so a series key can be a dict key."""
 
@@ -247,6 +251,7 @@ class ErrorGroupStateSet(Message, frozen=True, tag="error_group_state_set"):
     state: Literal["unresolved", "resolved", "ignored"]
     resolved_in: str = ""
     timestamp_ms: int = 0
+    fingerprint: str = ""
 
 
 class CriticalErrorRaised(Message, frozen=True, tag="critical_error_raised"):
@@ -318,10 +323,152 @@ class ComponentEvent(Message, frozen=True, tag="component_event"):
     detail: dict[str, Any]
 
 
+AlertSeverity = Literal["info", "warning", "critical"]
+AlertStatus = Literal["firing", "resolved"]
+
+
+class AlertNotice(msgspec.Struct, frozen=True, kw_only=True):
+    """One alert as a notification channel sees it."""
+
+    fingerprint: str
+    """Stable id of the alert's label set (its identity, used for deduplication)."""
+    labels: dict[str, str]
+    """Always has `alertname`, `severity` and `instance`; rules add their own."""
+    annotations: dict[str, str]
+    """`summary` always; often `description` and `runbook_url`."""
+    status: AlertStatus
+    starts_ms: int
+    ends_ms: int = 0
+    """When it resolved; 0 while firing."""
+    value: float | None = None
+    priority: str = "P3"
+    """P1 (page now) .. P4, from severity and whether the component is critical to
+    therapy sessions."""
+    acknowledged: bool = False
+    generator_url: str = ""
+
+
+NotificationReason = Literal[
+    "firing", "resolved", "repeat", "escalation", "sync", "test", "channel_failing"
+]
+
+
+class Notification(Message, frozen=True, tag="notification"):
+    """What the alert escalator asks the notifier to deliver to one channel.
+
+    For an Alertmanager channel the reason is `sync`: `alerts` holds every firing alert
+    and those resolved since the last sync, re-sent periodically with a fresh `endsAt`.
+    """
+
+    id: str
+    """Unique per notification; repeated on each delivery attempt."""
+    channel: str
+    reason: NotificationReason
+    group_key: str
+    group_labels: dict[str, str]
+    alerts: tuple[AlertNotice, ...]
+    created_ms: int
+    level: int = 0
+    """The escalation level (0 for the first) that sent it."""
+
+    @property
+    def status(self) -> AlertStatus:
+        """`firing` when any alert in it fires, else `resolved`."""
+        return "firing" if any(a.status == "firing" for a in self.alerts) else "resolved"
+
+
+DeliveryOutcome = Literal["sent", "failed", "gave_up", "rate_limited"]
+
+
+class DeliveryAttempted(Message, frozen=True, tag="delivery_attempted"):
+    """One try to deliver a notification to a channel: the delivery log's row."""
+
+    notification_id: str
+    channel: str
+    reason: NotificationReason
+    group_key: str
+    attempt: int
+    """1 for the first try."""
+    outcome: DeliveryOutcome
+    """`failed`: will retry; `gave_up`: the last try failed; `rate_limited`: not sent."""
+    timestamp_ms: int
+    error: str = ""
+    fingerprints: tuple[str, ...] = ()
+    duration_ms: float = 0.0
+
+
+class ChannelHealthChanged(Message, frozen=True, tag="channel_health_changed"):
+    """A channel started failing (consecutive deliveries gave up) or works again."""
+
+    channel: str
+    failing: bool
+    consecutive_failures: int
+    error: str
+    timestamp_ms: int
+
+
+class AlertSaved(Message, frozen=True, tag="alert_saved"):
+    """An alert's whole state after a change; `transition` names a state change
+    (pending, firing, resolved, acknowledged, escalated) for the history."""
+
+    record: AlertRecord
+    transition: str
+    timestamp_ms: int
+
+
+class AlertForgotten(Message, frozen=True, tag="alert_forgotten"):
+    """A pending alert whose condition stopped holding before it fired."""
+
+    fingerprint: str
+    timestamp_ms: int
+
+
+class SilenceSaved(Message, frozen=True, tag="silence_saved"):
+    """A silence created, or expired early (its end moved to now)."""
+
+    silence: Silence
+    timestamp_ms: int
+
+
+class NotificationGroupSaved(Message, frozen=True, tag="notification_group_saved"):
+    """What a channel was last told about one group of alerts."""
+
+    group: NotificationGroup
+    timestamp_ms: int
+
+
+class NotificationGroupForgotten(Message, frozen=True, tag="notification_group_forgotten"):
+    """A group with nothing left to notify."""
+
+    channel: str
+    group_key: str
+    timestamp_ms: int
+
+
+class AlertCountersSaved(Message, frozen=True, tag="alert_counters_saved"):
+    """The escalator's running totals (notifications sent, suppressed by reason)."""
+
+    counters: dict[str, int]
+    timestamp_ms: int
+
+
+class ErrorGroupChanged(Message, frozen=True, tag="error_group_changed"):
+    """An error group was opened, or a resolved one regressed (for the error rules)."""
+
+    change: Literal["new_group", "regression"]
+    fingerprint: str
+    title: str
+    component: str
+    timestamp_ms: int
+
+
 AnyMessage = (
     MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | ErrorRecorded
     | ErrorGroupStateSet | CriticalErrorRaised | ComponentEvent | BatchBegun
-    | AIInvocationRecorded | CarbonSessionEnded
+    | AIInvocationRecorded | CarbonSessionEnded | Notification | DeliveryAttempted
+    | ChannelHealthChanged | AlertSaved | AlertForgotten | SilenceSaved
+    | NotificationGroupSaved | NotificationGroupForgotten | AlertCountersSaved
+    | ErrorGroupChanged
 )
 
 message_decoder = msgspec.json.Decoder(AnyMessage)

@@ -23,16 +23,10 @@ if TYPE_CHECKING:
 NOT_BUILT: dict[str, str] = {
     "configure_monitoring": "runtime configuration (edit ttamond.toml and reload with SIGHUP)",
     "get_performance_summary": "the report generator",
-    "trigger_alert": "the alert escalator",
     "analyze_session_patterns": "the engagement actor",
     "generate_engagement_insights": "the engagement actor",
     "correlate_engagement_outcomes": "the engagement actor",
     "get_engagement_metrics": "the engagement actor",
-    "create_alert": "the alert escalator",
-    "escalate_alert": "the alert escalator",
-    "resolve_alert": "the alert escalator",
-    "configure_alert_rules": "the alert escalator",
-    "get_alert_metrics": "the alert escalator",
 }
 
 _encoder = msgspec.json.Encoder()

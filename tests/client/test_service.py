@@ -76,9 +76,14 @@ async def test_a_session_round_trip_through_the_real_daemon(daemon: DaemonProces
     assert (stopped["state"], stopped["reason"]) == ("stopped", "done")
     with pytest.raises(ServiceError, match=r"^not_found: no monitoring session 'nope'$"):
         await client.stop_monitoring(session_id="nope")
+    created = await client.create_alert(name="ClientRaised", severity="critical",
+                                        summary="raised by a component", component="narrative")
+    assert (created["state"], created["priority"]) == ("firing", "P2")
+    resolved = await client.resolve_alert(alert=created["fingerprint"])
+    assert resolved["state"] == "resolved"
     with pytest.raises(ServiceError) as caught:
-        await client.create_alert(name="x")
-    assert caught.value.code == "not_available"
+        await client.configure_alert_rules(rules=[])
+    assert caught.value.code == "not_supported"
 
 
 def test_the_real_daemon_answers_under_asyncio(daemon: DaemonProcess) -> None:

@@ -57,12 +57,14 @@ def error_handlers(database: Path, bus: Bus) -> dict[str, Handler]:
         resolved_in = _optional_str(args, "resolved_in") or ""
         receipt = Receipt()
         change = ErrorGroupStateSet(group_id=group.id, state=state,  # type: ignore[arg-type]
-                                    resolved_in=resolved_in, timestamp_ms=now_ms())
+                                    resolved_in=resolved_in, timestamp_ms=now_ms(),
+                                    fingerprint=group.fingerprint)
         await bus.publish(Ingested(messages=(change,), receipt=receipt))
         try:
             await receipt.wait()
         except NotStored as exc:
             raise CommandError("not_stored", str(exc)) from None
+        await bus.publish(change)  # the errors actor mirrors group states
         return {"group": group.id, "state": state, "resolved_in": resolved_in,
                 "previous_state": group.state}
 

@@ -18,20 +18,30 @@ import msgspec
 from ttamond.messages import (
     ActorStateChanged,
     AIInvocationRecorded,
+    AlertCountersSaved,
+    AlertForgotten,
+    AlertSaved,
     AnyMessage,
     BatchBegun,
     CarbonSessionEnded,
+    ChannelHealthChanged,
     ComponentEvent,
     CriticalErrorRaised,
+    DeliveryAttempted,
+    ErrorGroupChanged,
     ErrorGroupStateSet,
     ErrorRecorded,
     Labels,
     MetricBatch,
+    NotificationGroupForgotten,
+    NotificationGroupSaved,
     ProbeFailed,
+    SilenceSaved,
     StoreEvent,
     now_ms,
 )
 from ttamond.store import chunks
+from ttamond.store.alerts import expire_alert_state, write_alert_state
 from ttamond.store.errors import expire_errors, record_error, set_group_state
 from ttamond.store.schema import migrate
 
@@ -249,6 +259,19 @@ class Database:
                              message.emissions_kg, message.method),
                         )
                         events += 1
+                    case (AlertSaved() | AlertForgotten() | SilenceSaved()
+                          | NotificationGroupSaved() | NotificationGroupForgotten()
+                          | AlertCountersSaved() | DeliveryAttempted()):
+                        write_alert_state(conn, message)
+                        events += 1
+                    case ErrorGroupChanged():
+                        self._event(conn, message.timestamp_ms, message.change,
+                                    message.component, _json.encode(message).decode())
+                        events += 1
+                    case ChannelHealthChanged():
+                        self._event(conn, message.timestamp_ms, "channel_health",
+                                    message.channel, _json.encode(message).decode())
+                        events += 1
                     case ComponentEvent():
                         detail = {"environment": message.environment, **message.detail}
                         self._event(conn, message.timestamp_ms, message.kind, message.component,
@@ -355,6 +378,7 @@ class Database:
         expire_errors(conn, cutoffs.events_ms)
         conn.execute("DELETE FROM ai_invocations WHERE ts < ?", (cutoffs.events_ms,))
         conn.execute("DELETE FROM carbon_sessions WHERE stopped_ms < ?", (cutoffs.events_ms,))
+        expire_alert_state(conn, cutoffs.events_ms)
         conn.execute("DELETE FROM batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
         conn.execute("DELETE FROM ingest_batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
         return int(deleted)

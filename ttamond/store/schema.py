@@ -169,6 +169,58 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ai_invocations_ts ON ai_invocations (ts);
     """,
+    # 6: the alert escalator's state: alerts, their history, silences, what each
+    # channel was told, the delivery log and the fatigue counters.
+    """
+    CREATE TABLE alerts (
+        fingerprint TEXT PRIMARY KEY,
+        alertname TEXT NOT NULL,
+        state TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE alert_history (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        alertname TEXT NOT NULL,
+        transition TEXT NOT NULL,
+        value REAL,
+        labels TEXT NOT NULL
+    );
+    CREATE INDEX alert_history_ts ON alert_history (ts);
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        starts_ms INTEGER NOT NULL,
+        ends_ms INTEGER NOT NULL,
+        silence TEXT NOT NULL
+    );
+    CREATE TABLE notification_groups (
+        group_key TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        last_sent_ms INTEGER NOT NULL,
+        grp TEXT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        notification_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT NOT NULL,
+        duration_ms REAL NOT NULL,
+        fingerprints TEXT NOT NULL
+    );
+    CREATE INDEX deliveries_ts ON deliveries (ts);
+    CREATE TABLE alert_counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,97 @@
+"""A real Alertmanager (Debian's `prometheus-alertmanager`) started by a test on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from tests.probes.checks.servers import free_port
+
+ALERTMANAGER = (shutil.which("prometheus-alertmanager", path="/usr/bin:/usr/local/bin")
+                or shutil.which("alertmanager"))
+READY_WITHIN = 30.0
+
+CONFIG = """\
+route:
+  receiver: "null"
+receivers:
+  - name: "null"
+"""
+
+
+class Alertmanager:
+    """An Alertmanager process with a route to a receiver that notifies nobody, its
+    storage under tmp and clustering off."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log = folder / "alertmanager.log"
+        (folder / "am.yml").write_text(CONFIG)
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [str(ALERTMANAGER), f"--config.file={folder / 'am.yml'}",
+                 f"--storage.path={folder / 'data'}",
+                 f"--web.listen-address={self.url.removeprefix('http://')}",
+                 "--cluster.listen-address=", "--log.level=warn"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    async def ready(self, client: httpx.AsyncClient) -> None:
+        """Wait until /-/ready answers 200; fail with the log if it exits or never does."""
+        with trio.fail_after(READY_WITHIN):
+            while True:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"alertmanager exited {self.process.returncode}:\n"
+                                         f"{self.log.read_text(errors='replace')[-3000:]}")
+                try:
+                    answer: httpx.Response | None = await client.get(f"{self.url}/-/ready")
+                except httpx.TransportError:
+                    answer = None  # not listening yet
+                if answer is not None and answer.status_code == 200:
+                    return
+                await trio.sleep(0.05)
+
+    async def alerts(self, client: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
+        response = await client.get(f"{self.url}/api/v2/alerts", params=params)
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    def wait_ready(self) -> None:
+        """The blocking twin of `ready`, for tests that drive a daemon subprocess."""
+        deadline = time.monotonic() + READY_WITHIN
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"alertmanager exited {self.process.returncode}:\n"
+                                     f"{self.log.read_text(errors='replace')[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise AssertionError(f"alertmanager not ready within {READY_WITHIN} s")
+            time.sleep(0.05)
+
+    def alerts_now(self, **params: str) -> list[dict[str, Any]]:
+        """The blocking twin of `alerts`."""
+        response = httpx.get(f"{self.url}/api/v2/alerts", params=params, timeout=5)
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found

@@ -1,0 +1,1 @@
+"""The alert escalator: rules, lifecycle, silences, inhibition, escalation and grouping."""

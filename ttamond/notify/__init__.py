@@ -1,0 +1,1 @@
+"""Notification delivery: channel settings, payloads, senders, retries and rate limits."""
