@@ -379,7 +379,8 @@ class Daemon:
                              ready=lambda: self.state == "running",
                              ingest=self.ingestor.ingest,
                              max_body_bytes=config.ingest.max_body_bytes,
-                             token=ingest_token(config.ingest))
+                             token=ingest_token(config.ingest),
+                             commands=self.alerting.handlers())
             actor = WebActor(config.web.bind, app)
             self._web = actor
             await actor.run(task_status=task_status)

@@ -41,6 +41,13 @@ def render_status(status: dict[str, Any]) -> str:
         parts = ", ".join(f"{name} {text}" for name, text in health["components"].items())
         lines.append(f"health    {health['overall'].upper()}: {health['checks']} checks"
                      + (f"; {parts}" if parts else ""))
+    alerts = status.get("alerts")
+    if alerts:
+        counters = alerts["counters"]
+        suppressed = sum(v for k, v in counters.items() if k.startswith("suppressed"))
+        lines.append(f"alerts    {alerts['firing']} firing ({alerts['muted']} muted);"
+                     f" {counters['notifications']} notifications sent, {suppressed}"
+                     " suppressed (`ttamond alerts list`)")
     carbon = status.get("carbon")
     if carbon:
         if carbon["tracking"]:

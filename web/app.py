@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from ttamond import __version__
 from ttamond.actors.latest import LatestValue
+from ttamond.web.alerts import AlertsWeb, Command
 from ttamond.web.ingest import IngestFunction, ingest_endpoint
 from ttamond.web.metrics import CONTENT_TYPE, LatestCollector
 
@@ -53,6 +54,7 @@ def create_app(
     ingest: IngestFunction | None = None,
     max_body_bytes: int = 4 * 1024 * 1024,
     token: str = "",
+    commands: Mapping[str, Command] | None = None,
 ) -> Starlette:
     """The web application over the daemon's live state.
 
@@ -61,8 +63,12 @@ def create_app(
     /readyz), `ready` whether the daemon should receive traffic. Each is called once
     per request, on the event loop, so it must be quick and must not block.
     `ingest`, when given, serves POST /api/v1/ingest (loopback freely, other
-    addresses with the bearer `token`).
+    addresses with the bearer `token`). `commands`, the control handlers, serve the
+    alerts API and the page's alerts section when the escalator's are among them.
     """
+    alerts = (AlertsWeb(commands, token=token, json_response=json_response,
+                        error_response=error_response)
+              if commands is not None and "alerts_list" in commands else None)
     collector = LatestCollector(latest, version=version)
 
     async def metrics(request: Request) -> Response:
@@ -81,7 +87,8 @@ def create_app(
         return json_response(status())
 
     async def index(request: Request) -> Response:
-        return HTMLResponse(_INDEX.format(version=html.escape(version),
+        section = await alerts.section() if alerts is not None else ""
+        return HTMLResponse(_INDEX.format(version=html.escape(version), alerts=section,
                                           carbon=_carbon_section(status().get("carbon"))))
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -107,6 +114,8 @@ def create_app(
         endpoint = ingest_endpoint(ingest, max_body_bytes=max_body_bytes, token=token,
                                    json_response=json_response, error_response=error_response)
         routes.append(Route("/api/v1/ingest", endpoint, methods=["POST"]))
+    if alerts is not None:
+        routes += alerts.routes()
     return Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error},
@@ -124,6 +133,7 @@ _INDEX = """<!doctype html>
 <li><a href="/metrics">/metrics</a>: every series for Prometheus</li>
 <li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a></li>
 </ul>
+{alerts}
 {carbon}
 </body>
 </html>

@@ -31,7 +31,7 @@ def ingest_endpoint(
     expected = token.encode()
 
     async def endpoint(request: Request) -> Response:
-        refused = _check_access(request, expected, error_response)
+        refused = check_access(request, expected, error_response)
         if refused is not None:
             return refused
         declared = request.headers.get("content-length", "")
@@ -55,13 +55,15 @@ def ingest_endpoint(
     return endpoint
 
 
-def _check_access(request: Request, expected: bytes,
-                  error_response: ErrorResponse) -> Response | None:
+def check_access(request: Request, expected: bytes, error_response: ErrorResponse, *,
+                 what: str = "ingest") -> Response | None:
+    """None when the request may write: it comes from loopback (or a Unix socket), or
+    carries the bearer token. Otherwise the 401 or 403 response to send."""
     if _is_local(request):
         return None
     if not expected:
-        return error_response(403, "forbidden", "ingest from other hosts needs [ingest] token"
-                              " (or token_file) set on the daemon")
+        return error_response(403, "forbidden", f"{what} from other hosts needs [ingest]"
+                              " token (or token_file) set on the daemon")
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     # Constant-time, so the comparison's duration says nothing about the token.
     if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(),

@@ -199,3 +199,24 @@ async def test_state_survives_a_restart_without_renotifying_or_losing_the_recove
     third = await lifetime(10, 1.0)
     assert [n.reason for n in third] == ["resolved"]
     assert await lifetime(10, 0.5) == []
+
+
+async def test_a_silence_holds_notifications_until_it_ends_on_the_clock(
+        autojump_clock: trio.testing.MockClock) -> None:
+    from ttamond.alerts.operations import silence
+
+    rig = Rig(settings(escalations=[EscalationPolicy(
+        name="default", levels=[EscalationLevel(channels=["chat"])])]))
+    _, saves = silence(rig.escalator, "CpuHigh", duration_s=1800, author="sam",
+                       comment="maintenance window", now_ms=clock())
+    async with trio.open_nursery() as nursery:
+        await rig.run(nursery)
+        await rig.actor.persist(saves)
+        await feed_for(rig, 45 * 60, 95, every=30)
+        nursery.cancel_scope.cancel()
+    # Firing from 60 s on, silenced for 30 minutes: the first notification comes once
+    # the silence ends (plus the group wait).
+    (at, channel, reason), = rig.sent
+    assert (channel, reason) == ("chat", "firing")
+    assert 1800 <= at <= 1800 + 30 + 35
+    assert rig.escalator.counters["suppressed_silence"] == 1

@@ -201,7 +201,9 @@ def alert_handlers(
 
 
 def _text(args: dict[str, Any], key: str, default: str | None = None) -> str:
-    value = args.get(key, default)
+    value = args.get(key)
+    if value is None:
+        value = default
     if value is None:
         raise CommandError("bad_request", f"'{key}' is required")
     if not isinstance(value, str):

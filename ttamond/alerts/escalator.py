@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ttamond.alerts.conditions import Inputs, Instance, evaluate, horizons
 from ttamond.alerts.groups import NotificationGroup
-from ttamond.alerts.inhibit import compile_rules, inhibited_by
+from ttamond.alerts.inhibit import Inhibitor, compile_rules
 from ttamond.alerts.lifecycle import AlertRecord, fingerprint, new_record, priority, step
 from ttamond.alerts.routing import channels_of, plan, reached_level
 from ttamond.alerts.rules import AnyRule, ErrorRule
@@ -267,12 +267,14 @@ class Escalator:
     # Silences, inhibitions, escalation, routing.
 
     def _escalate(self, now_ms: int, down_dependents: Collection[str], outcome: Outcome) -> None:
-        firing = [(fp, r.labels) for fp, r in self.records.items() if r.state == "firing"]
+        dependents = down_dependents if self.config.inhibit_dependents else ()
+        inhibitor = Inhibitor(self.inhibitions, ((fp, r.labels) for fp, r in self.records.items()
+                                                 if r.state == "firing"), dependents)
         self.muted = {}
         for fp, record in self.records.items():
             if record.state != "firing":
                 continue
-            reason = self._mute_reason(record, firing, down_dependents, now_ms, outcome)
+            reason = self._mute_reason(record, inhibitor, now_ms, outcome)
             if reason is not None:
                 self.muted[fp] = reason
                 continue
@@ -284,16 +286,13 @@ class Escalator:
                 outcome.saves.append(AlertSaved(record=_copy(record), transition="escalated",
                                                 timestamp_ms=now_ms))
 
-    def _mute_reason(self, record: AlertRecord, firing: list[tuple[str, dict[str, str]]],
-                     down_dependents: Collection[str], now_ms: int,
+    def _mute_reason(self, record: AlertRecord, inhibitor: Inhibitor, now_ms: int,
                      outcome: Outcome) -> str | None:
         silences = silenced_by(self.silences.values(), record.labels, now_ms)
         if silences:
             self._count("suppressed_silence", record, outcome)
             return f"silenced by {', '.join(silences)}"
-        dependents = down_dependents if self.config.inhibit_dependents else ()
-        reason = inhibited_by(record.labels, record.fingerprint, firing, self.inhibitions,
-                              dependents)
+        reason = inhibitor.reason(record.labels, record.fingerprint)
         if reason is not None:
             self._count("suppressed_inhibition", record, outcome)
             return reason

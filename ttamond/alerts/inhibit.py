@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import msgspec
 
@@ -25,28 +25,36 @@ def compile_rules(rules: Sequence[InhibitRule]) -> list[CompiledInhibition]:
                                tuple(rule.equal)) for rule in rules]
 
 
-def inhibited_by(
-    labels: Mapping[str, str],
-    fingerprint: str,
-    firing: Sequence[tuple[str, Mapping[str, str]]],
-    rules: Sequence[CompiledInhibition],
-    down_dependents: Collection[str] = (),
-) -> str | None:
-    """Why an alert is inhibited, or None.
+class Inhibitor:
+    """One round's inhibitions: the firing alerts that can inhibit, indexed per rule by
+    the values of its `equal` labels, so each alert is checked in constant time rather
+    than against every firing alert."""
 
-    `firing` holds (fingerprint, labels) of the alerts firing now; an alert never
-    inhibits itself. `down_dependents` are components the health monitor finds down
-    only because a dependency is: their alerts wait for the dependency's.
-    """
-    component = labels.get("component", "")
-    if component and component in down_dependents:
-        return f"dependency of {component} is down"
-    for rule in rules:
-        if not matches(rule.target, labels):
-            continue
-        for source_fp, source in firing:
-            if source_fp == fingerprint or not matches(rule.source, source):
+    def __init__(self, rules: Sequence[CompiledInhibition],
+                 firing: Iterable[tuple[str, Mapping[str, str]]],
+                 down_dependents: Collection[str] = ()) -> None:
+        self.rules = rules
+        self.down_dependents = set(down_dependents)
+        self._sources: list[dict[tuple[str, ...], list[tuple[str, str]]]] = [
+            {} for _ in rules]
+        for fp, labels in firing:
+            for rule, index in zip(rules, self._sources, strict=True):
+                if matches(rule.source, labels):
+                    key = tuple(labels.get(name, "") for name in rule.equal)
+                    index.setdefault(key, []).append((fp, labels.get("alertname", fp)))
+
+    def reason(self, labels: Mapping[str, str], fingerprint: str) -> str | None:
+        """Why an alert with these labels is inhibited, or None. An alert never
+        inhibits itself. A component the health monitor finds down only because a
+        dependency is waits for the dependency's alert."""
+        component = labels.get("component", "")
+        if component and component in self.down_dependents:
+            return f"dependency of {component} is down"
+        for rule, index in zip(self.rules, self._sources, strict=True):
+            if not index or not matches(rule.target, labels):
                 continue
-            if all(source.get(name, "") == labels.get(name, "") for name in rule.equal):
-                return f"inhibited by {source.get('alertname', source_fp)}"
-    return None
+            key = tuple(labels.get(name, "") for name in rule.equal)
+            for source_fp, name in index.get(key, ()):
+                if source_fp != fingerprint:
+                    return f"inhibited by {name}"
+        return None

@@ -17,9 +17,22 @@ replace the newest, so a day-long window at 1 Hz stays small."""
 MAX_SERIES = 20_000
 
 
+class Samples(deque[tuple[int, float]]):
+    """One series' recent (timestamp ms, value) pairs, oldest first, with their running
+    sum so an average over the whole window costs nothing."""
+
+    __slots__ = ("total",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0.0
+
+
 class Windows:
     """Keeps, for every series some rule selects, the samples within the longest
-    window any selecting rule needs. Series nobody selects cost one dict lookup."""
+    window any selecting rule needs. Series nobody selects cost one dict lookup; each
+    selector's series are indexed when a series first appears, so a rule's round
+    visits only its own series."""
 
     def __init__(self, wanted: Sequence[tuple[Selector, int]] = (), *,
                  max_series: int = MAX_SERIES) -> None:
@@ -28,16 +41,20 @@ class Windows:
         """Series not tracked because `max_series` were already (counted, shown)."""
         self._wanted = list(wanted)
         self._horizon: dict[SeriesKey, int] = {}
-        self._points: dict[SeriesKey, deque[tuple[int, float]]] = {}
+        self._points: dict[SeriesKey, Samples] = {}
+        self._index: dict[Selector, dict[SeriesKey, None]] = {}
 
     def configure(self, wanted: Sequence[tuple[Selector, int]]) -> None:
         """Watch these (selector, horizon in ms); keeps the samples of series still
         selected."""
         self._wanted = list(wanted)
         self._horizon.clear()
+        self._index = {selector: {} for selector, _ in self._wanted}
         for key in list(self._points):
             if self._horizon_of(key) == 0:
                 del self._points[key]
+            else:
+                self._join(key)
 
     def add(self, name: str, labels: Labels, timestamp_ms: int, value: float) -> None:
         """Take one sample; ignored unless a rule selects its series."""
@@ -52,22 +69,38 @@ class Windows:
             if len(self._points) >= self.max_series:
                 self.dropped_series += 1
                 return
-            points = self._points[key] = deque()
+            points = self._points[key] = Samples()
+            self._join(key)
         if points and timestamp_ms < points[-1][0]:
             return  # out of order: rules read the newest state, and late data is stored anyway
         if points and timestamp_ms - points[-1][0] < horizon // POINTS_PER_WINDOW:
+            points.total += value - points[-1][1]
             points[-1] = (timestamp_ms, value)
         else:
             points.append((timestamp_ms, value))
+            points.total += value
         cutoff = timestamp_ms - horizon
         while points and points[0][0] < cutoff:
-            points.popleft()
+            points.total -= points.popleft()[1]
 
-    def select(self, selector: Selector) -> Iterator[tuple[str, Labels, deque[tuple[int, float]]]]:
+    def select(self, selector: Selector) -> Iterator[tuple[str, Labels, Samples]]:
         """Series the selector matches, with their samples."""
-        for (name, labels), points in self._points.items():
-            if selector.matches(name, dict(labels)):
-                yield name, labels, points
+        index = self._index.get(selector)
+        if index is None:
+            index = self._index[selector] = {}
+            for key in self._points:
+                if selector.matches(key[0], dict(key[1])):
+                    index[key] = None
+        for key in index:
+            points = self._points.get(key)
+            if points is not None:
+                yield key[0], key[1], points
+
+    def _join(self, key: SeriesKey) -> None:
+        as_dict = dict(key[1])
+        for selector, members in self._index.items():
+            if selector.matches(key[0], as_dict):
+                members[key] = None
 
     @property
     def series(self) -> int:
@@ -87,13 +120,24 @@ class Windows:
 def aggregate(points: Sequence[tuple[int, float]], how: str, *, since_ms: int) -> float | None:
     """`avg`, `min`, `max`, `last`, `increase` or `rate` (per second) of the points at or
     after `since_ms`; None without points (or, for a counter, with fewer than two)."""
-    values = [(ts, v) for ts, v in points if ts >= since_ms]
-    if not values:
+    if not points or points[-1][0] < since_ms:
         return None
     if how == "last":
-        return values[-1][1]
+        return points[-1][1]
+    # Points are in time order and trimmed to the longest window: only a few at the
+    # front can be older than this rule's window. Skip those, not scan everything.
+    skip, skipped_sum = 0, 0.0
+    for ts, value in points:
+        if ts >= since_ms:
+            break
+        skip += 1
+        skipped_sum += value
+    count = len(points) - skip
+    if how == "avg" and isinstance(points, Samples):
+        return (points.total - skipped_sum) / count
+    values = list(itertools.islice(points, skip, None))
     if how == "avg":
-        return sum(v for _, v in values) / len(values)
+        return sum(v for _, v in values) / count
     if how == "min":
         return min(v for _, v in values)
     if how == "max":
