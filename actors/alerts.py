@@ -74,6 +74,12 @@ class AlertsActor:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._consume)
             task_status.started()
+            undelivered, self.escalator.outbox = self.escalator.outbox, []
+            if undelivered:
+                log.info("alerts: delivering %d notifications left undelivered at the"
+                         " last stop", len(undelivered))
+            for notification in undelivered:
+                await self.bus.publish(notification)
             while True:
                 due = await self.evaluate_once()
                 wait = self.evaluate_every
@@ -113,8 +119,12 @@ class AlertsActor:
         raise NotStored(f"the store did not commit alert state within {PERSIST_TIMEOUT:g} s")
 
     async def _deliver(self, outcome: Outcome) -> None:
+        # Notifications join the outbox in the same commit as the state that decided
+        # them; the store takes each out once its delivery ends (Alertmanager syncs
+        # are periodic and need no outbox).
+        outbox = [n for n in outcome.notifications if n.reason != "sync"]
         try:
-            await self.persist(outcome.saves)
+            await self.persist([*outcome.saves, *outbox])
         except NotStored as exc:
             self.not_stored += 1
             log.warning("alert state not stored (%s); notifying anyway", exc)

@@ -156,7 +156,8 @@ async def test_state_survives_a_restart_without_renotifying_or_losing_the_recove
                       escalations=[EscalationPolicy(name="default",
                                                     levels=[EscalationLevel(channels=["chat"])])])
 
-    async def lifetime(value: float, seconds: float) -> list[Notification]:
+    async def lifetime(value: float, seconds: float, *, deliver: bool = True
+                       ) -> list[Notification]:
         bus = Bus()
         store_mailbox = bus.subscribe(
             "store", (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent, Ingested,
@@ -167,7 +168,8 @@ async def test_state_survives_a_restart_without_renotifying_or_losing_the_recove
         escalator = Escalator(config, host="h1", alertmanagers={}, channels=["chat"],
                               started_ms=now_ms())
         state = load_alert_state(database)
-        escalator.restore(state.records, state.silences, state.groups, state.counters)
+        escalator.restore(state.records, state.silences, state.groups, state.counters,
+                          state.outbox)
         store = StoreActor(StoreConfig(), database=database, spool=tmp_path / "spool",
                            mailbox=store_mailbox, stats=StoreStats())
         actor = AlertsActor(escalator, mailbox, bus, evaluate_every=0.05)
@@ -182,9 +184,15 @@ async def test_state_survives_a_restart_without_renotifying_or_losing_the_recove
                     await trio.sleep(0.05)
                     while True:
                         try:
-                            sent.append(notes.receive_nowait())
+                            note = notes.receive_nowait()
                         except trio.WouldBlock:
                             break
+                        sent.append(note)
+                        if deliver:  # as the notifier does once a delivery ends
+                            await bus.publish(DeliveryAttempted(
+                                notification_id=note.id, channel=note.channel,
+                                reason=note.reason, group_key=note.group_key, attempt=1,
+                                outcome="sent", timestamp_ms=now_ms()))
             nursery.cancel_scope.cancel()
         return sent
 
@@ -199,6 +207,56 @@ async def test_state_survives_a_restart_without_renotifying_or_losing_the_recove
     third = await lifetime(10, 1.0)
     assert [n.reason for n in third] == ["resolved"]
     assert await lifetime(10, 0.5) == []
+    assert load_alert_state(database).outbox == []
+
+
+async def test_a_notification_decided_but_not_delivered_goes_out_after_a_restart(
+        tmp_path: Path) -> None:
+    database = tmp_path / "ttamond.db"
+    config = settings(rules=[MetricRule(name="CpuHigh", series="cpu", aggregate="last",
+                                        window=60, threshold=90)],
+                      grouping=GroupingConfig(group_wait=0), evaluate_every=0.05,
+                      escalations=[EscalationPolicy(name="default",
+                                                    levels=[EscalationLevel(channels=["chat"])])])
+    seen: list[list[Notification]] = []
+    for deliver in (False, True, True):
+        bus = Bus()
+        store_mailbox = bus.subscribe(
+            "store", (MetricBatch, Ingested, DeliveryAttempted), policy=Overflow.BLOCK,
+            capacity=256)
+        mailbox = bus.subscribe("alerts", ALERTS_INPUTS, policy=Overflow.BLOCK, capacity=256)
+        notes = bus.subscribe("notify", (Notification,), policy=Overflow.BLOCK, capacity=256)
+        escalator = Escalator(config, host="h1", alertmanagers={}, channels=["chat"],
+                              started_ms=now_ms())
+        state = load_alert_state(database)
+        escalator.restore(state.records, state.silences, state.groups, state.counters,
+                          state.outbox)
+        store = StoreActor(StoreConfig(), database=database, spool=tmp_path / "spool",
+                           mailbox=store_mailbox, stats=StoreStats())
+        actor = AlertsActor(escalator, mailbox, bus, evaluate_every=0.05)
+        got: list[Notification] = []
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run)
+            await nursery.start(actor.run)
+            with trio.move_on_after(0.6):
+                while True:
+                    await bus.publish(MetricBatch(source="t", timestamp_ms=now_ms(), points=(
+                        MetricPoint("cpu", 95.0, labels(host="a")),)))
+                    note = await notes.receive()
+                    got.append(note)
+                    if deliver:
+                        await bus.publish(DeliveryAttempted(
+                            notification_id=note.id, channel=note.channel, reason=note.reason,
+                            group_key=note.group_key, attempt=1, outcome="sent",
+                            timestamp_ms=now_ms()))
+            nursery.cancel_scope.cancel()
+        seen.append(got)
+    first, second, third = seen
+    assert [n.reason for n in first] == ["firing"]
+    # The crash came between the decision and the delivery: the same notification
+    # (same id) goes out after the restart, once.
+    assert [n.id for n in second] == [first[0].id]
+    assert third == []
 
 
 async def test_a_silence_holds_notifications_until_it_ends_on_the_clock(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -200,3 +201,14 @@ def test_alert_lifecycle_through_the_real_daemon(tmp_path: Path, receiver: Recei
     finally:
         daemon.signal(signal.SIGTERM)
         assert daemon.wait() == 0, daemon.stderr()
+    # The delivery log and the history are in the database; nothing waits in the outbox.
+    with sqlite3.connect(daemon.database) as db:
+        outcomes = db.execute("SELECT reason, outcome FROM deliveries WHERE channel = 'hook'"
+                              " ORDER BY id").fetchall()
+        transitions = [row[0] for row in db.execute(
+            "SELECT transition FROM alert_history ORDER BY id")]
+        outbox = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    assert outcomes[0] == ("firing", "sent") and ("resolved", "sent") in outcomes
+    assert transitions[:1] == ["firing"] and "acknowledged" in transitions
+    assert transitions[-1] == "resolved"
+    assert outbox == 0

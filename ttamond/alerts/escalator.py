@@ -82,6 +82,8 @@ class Escalator:
         self.signals = ErrorSignals()
         self.failing_channels: dict[str, str] = {}
         self.failed_actors: dict[str, str] = {}
+        self.outbox: list[Notification] = []
+        """Notifications decided before a restart and never delivered: sent first."""
         self.raised: dict[str, Raised] = {}
         """Alerts raised through `trigger_alert`, by key."""
         self.muted: dict[str, str] = {}
@@ -110,8 +112,10 @@ class Escalator:
                                                  for rule in config.rules)])
 
     def restore(self, records: Iterable[AlertRecord], silences: Iterable[Silence],
-                groups: Iterable[NotificationGroup], counters: Mapping[str, int]) -> None:
+                groups: Iterable[NotificationGroup], counters: Mapping[str, int],
+                outbox: Iterable[Notification] = ()) -> None:
         """Take the state stored before a restart."""
+        self.outbox.extend(outbox)
         self.records.update((record.fingerprint, record) for record in records)
         self.silences.update((silence.id, silence) for silence in silences)
         self.groups.update((group.group_key, group) for group in groups)

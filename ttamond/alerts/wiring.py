@@ -96,10 +96,11 @@ class Alerting:
             self.escalator = Escalator(config.alerts, started_ms=now_ms(), **settings)
             state = load_alert_state(self.database)
             self.escalator.restore(state.records, state.silences, state.groups,
-                                   state.counters)
+                                   state.counters, state.outbox)
             if state.records or state.silences:
-                log.info("alerts: restored %d alerts, %d silences, %d notification groups",
-                         len(state.records), len(state.silences), len(state.groups))
+                log.info("alerts: restored %d alerts, %d silences, %d notification groups,"
+                         " %d undelivered notifications", len(state.records),
+                         len(state.silences), len(state.groups), len(state.outbox))
         else:
             self.escalator.configure(config.alerts, **settings)
         return self.escalator

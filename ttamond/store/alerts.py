@@ -16,14 +16,17 @@ from ttamond.messages import (
     AlertForgotten,
     AlertSaved,
     DeliveryAttempted,
+    Notification,
     NotificationGroupForgotten,
     NotificationGroupSaved,
     SilenceSaved,
 )
 
 _json = msgspec.json.Encoder()
+_notification = msgspec.json.Decoder(Notification)
 AlertWrite = (AlertSaved | AlertForgotten | SilenceSaved | NotificationGroupSaved
-              | NotificationGroupForgotten | AlertCountersSaved | DeliveryAttempted)
+              | NotificationGroupForgotten | AlertCountersSaved | DeliveryAttempted
+              | Notification)
 
 
 def write_alert_state(conn: sqlite3.Connection, message: AlertWrite) -> None:
@@ -55,8 +58,16 @@ def write_alert_state(conn: sqlite3.Connection, message: AlertWrite) -> None:
         case AlertCountersSaved(counters=counters):
             conn.executemany("INSERT OR REPLACE INTO alert_counters VALUES (?, ?)",
                              list(counters.items()))
+        case Notification(id=notification_id, channel=channel, created_ms=created):
+            # The outbox: decided, not yet delivered. Stored with the alert state that
+            # decided it, so a crash before delivery sends it after the restart.
+            conn.execute("INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?)",
+                         (notification_id, channel, created, _json.encode(message).decode()))
         case DeliveryAttempted():
             m = message
+            if m.outcome != "failed":
+                conn.execute("DELETE FROM outbox WHERE notification_id = ?",
+                             (m.notification_id,))
             conn.execute(
                 "INSERT INTO deliveries (ts, notification_id, channel, reason, group_key,"
                 " attempt, outcome, error, duration_ms, fingerprints)"
@@ -73,6 +84,7 @@ def expire_alert_state(conn: sqlite3.Connection, before_ms: int) -> None:
     conn.execute("DELETE FROM deliveries WHERE ts < ?", (before_ms,))
     conn.execute("DELETE FROM alerts WHERE state = 'resolved' AND updated_ms < ?", (before_ms,))
     conn.execute("DELETE FROM silences WHERE ends_ms < ?", (before_ms,))
+    conn.execute("DELETE FROM outbox WHERE created_ms < ?", (before_ms,))
 
 
 class AlertState(msgspec.Struct):
@@ -82,11 +94,13 @@ class AlertState(msgspec.Struct):
     silences: list[Silence]
     groups: list[NotificationGroup]
     counters: dict[str, int]
+    outbox: list[Notification]
+    """Notifications decided before the last stop and never delivered, oldest first."""
 
 
 def load_alert_state(database: Path) -> AlertState:
     """Read the stored alert state (empty when the database or its tables are missing)."""
-    empty = AlertState([], [], [], {})
+    empty = AlertState([], [], [], {}, [])
     if not database.exists():
         return empty
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
@@ -103,6 +117,8 @@ def load_alert_state(database: Path) -> AlertState:
         groups = [msgspec.json.decode(row[0], type=NotificationGroup)
                   for row in conn.execute("SELECT grp FROM notification_groups")]
         counters = dict(conn.execute("SELECT name, value FROM alert_counters").fetchall())
-        return AlertState(records, silences, groups, counters)
+        outbox = [_notification.decode(row[0]) for row in conn.execute(
+            "SELECT notification FROM outbox ORDER BY created_ms")]
+        return AlertState(records, silences, groups, counters, outbox)
     finally:
         conn.close()

@@ -33,6 +33,7 @@ from ttamond.messages import (
     ErrorRecorded,
     Labels,
     MetricBatch,
+    Notification,
     NotificationGroupForgotten,
     NotificationGroupSaved,
     ProbeFailed,
@@ -261,7 +262,7 @@ class Database:
                         events += 1
                     case (AlertSaved() | AlertForgotten() | SilenceSaved()
                           | NotificationGroupSaved() | NotificationGroupForgotten()
-                          | AlertCountersSaved() | DeliveryAttempted()):
+                          | AlertCountersSaved() | DeliveryAttempted() | Notification()):
                         write_alert_state(conn, message)
                         events += 1
                     case ErrorGroupChanged():

@@ -170,7 +170,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ai_invocations_ts ON ai_invocations (ts);
     """,
     # 6: the alert escalator's state: alerts, their history, silences, what each
-    # channel was told, the delivery log and the fatigue counters.
+    # channel was told, the delivery log, the fatigue counters, and the outbox of
+    # notifications decided but not yet delivered.
     """
     CREATE TABLE alerts (
         fingerprint TEXT PRIMARY KEY,
@@ -219,6 +220,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE alert_counters (
         name TEXT PRIMARY KEY,
         value INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        notification_id TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        notification TEXT NOT NULL
     );
     """,
 )
