@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from ttamond.actors.alerts import ALERTS_INPUTS, AlertsActor
-from ttamond.actors.store import StoreActor
+from ttamond.actors.store import StoreActor, StoreInput
 from ttamond.alerts.escalator import Escalator
 from ttamond.alerts.rules import MetricRule
 from ttamond.alerts.settings import (
@@ -19,7 +19,7 @@ from ttamond.alerts.settings import (
     EscalationPolicy,
     GroupingConfig,
 )
-from ttamond.bus import Bus, Overflow
+from ttamond.bus import Bus, Overflow, Subscription
 from ttamond.config import StoreConfig
 from ttamond.messages import (
     ActorStateChanged,
@@ -221,7 +221,7 @@ async def test_a_notification_decided_but_not_delivered_goes_out_after_a_restart
     seen: list[list[Notification]] = []
     for deliver in (False, True, True):
         bus = Bus()
-        store_mailbox = bus.subscribe(
+        store_mailbox: Subscription[StoreInput] = bus.subscribe(
             "store", (MetricBatch, Ingested, DeliveryAttempted), policy=Overflow.BLOCK,
             capacity=256)
         mailbox = bus.subscribe("alerts", ALERTS_INPUTS, policy=Overflow.BLOCK, capacity=256)

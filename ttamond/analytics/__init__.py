@@ -1,0 +1,1 @@
+"""Streaming anomaly detection over the daemon's series, and its NAB yardstick."""

@@ -1,0 +1,242 @@
+"""The streaming anomaly detector: one per series, a score in [0, 1] per sample."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import Annotated
+
+import msgspec
+
+from ttamond.analytics.rhythm import DailyRhythm
+from ttamond.analytics.tail import TailEstimator
+from ttamond.analytics.window import RollingWindow
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
+
+# Mean absolute deviation of a normal distribution, in standard deviations, inverted.
+_SIGMA_PER_MEAN_ABS = 1.2533
+# A deviation from a series that has never varied has no scale; it gets this z.
+_Z_WITHOUT_SCALE = 1e6
+# One wild sample moves an error average by at most this many times the average.
+_ERROR_CLIP = 5.0
+
+
+class DetectorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The detector's parameters. The defaults were tuned once, for the whole Numenta
+    Anomaly Benchmark corpus at a time (benchmarks/nab.py), never per series."""
+
+    window: Annotated[int, msgspec.Meta(ge=8)] = 960
+    """Samples in the recent view: its median is the expected value, its interquartile
+    range the spread."""
+    warmup: Annotated[int, msgspec.Meta(ge=4)] = 50
+    """Samples seen before any deviation is measured."""
+    spread_alpha: Share = 0.01
+    """Weight of each sample in the mean absolute deviation that floors the spread (a
+    series stuck on a few values has no interquartile range)."""
+    day_buckets: PositiveInt = 144
+    """Time-of-day buckets of the daily rhythm (144: ten minutes each)."""
+    level_tau: Positive = 6 * 3600.0
+    """Seconds over which the rhythm's level follows the series."""
+    season_gamma: Share = 0.25
+    """Share of the way a time-of-day offset moves towards each new sample."""
+    rhythm_after_days: Annotated[float, msgspec.Meta(ge=0)] = 1.5
+    """Days of data before the rhythm may judge a sample."""
+    rhythm_advantage: Positive = 0.5
+    """The rhythm judges only while its mean error is below this share of the recent
+    view's: a series must clearly follow the clock before the clock is trusted."""
+    error_alpha: Share = 0.01
+    """Weight of each sample in the two views' mean errors."""
+    short_mean: PositiveInt = 10
+    """Samples in the short mean of the deviation (level shifts, bursts)."""
+    long_mean: PositiveInt = 40
+    """Samples in the long mean of the deviation (slower changes of behaviour)."""
+    tail_horizon: Annotated[float, msgspec.Meta(gt=1)] = 2000.0
+    """Samples over which the history of each statistic fades."""
+    tail_bins: Annotated[int, msgspec.Meta(ge=2)] = 48
+    tail_bins_per_e: Positive = 4.0
+    tail_prior: Positive = 1.0
+    tail_extrapolation: Annotated[float, msgspec.Meta(ge=0)] = 6.0
+    calibration: Annotated[int, msgspec.Meta(ge=0)] = 100
+    """Samples of statistics gathered before anything is scored."""
+    surprise_floor: Annotated[float, msgspec.Meta(ge=0)] = 4.0
+    """Nats of combined surprise that still score 0: what ordinary fluctuation reaches
+    (a value as typical as any scores about ln 2 in each of the three statistics)."""
+    score_scale: Positive = 12.25
+    """Nats of combined surprise that score 0.5. With e = surprise - surprise_floor,
+    the score is e / (e + score_scale - surprise_floor), so it only orders surprises."""
+    alarm_score: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    """A score from which an alarm is raised; repeats are held back for a while."""
+    quiet_samples: Annotated[int, msgspec.Meta(ge=0)] = 100
+    """Samples after an alarm whose scores are held below half the alarm score: one
+    event is reported once, not once per sample it lasts."""
+
+    def __post_init__(self) -> None:
+        if self.warmup > self.window:
+            raise ValueError(f"warmup ({self.warmup}) cannot be more than window"
+                             f" ({self.window}): the window never holds that many")
+        if self.score_scale <= self.surprise_floor:
+            raise ValueError(f"score_scale ({self.score_scale}) must be above surprise_floor"
+                             f" ({self.surprise_floor})")
+
+
+class _RunningMean:
+    """The mean of the last `size` values, by a ring and a running sum."""
+
+    __slots__ = ("_next", "_ring", "_sum")
+
+    def __init__(self, size: int) -> None:
+        self._ring = array("d", [0.0]) * size
+        self._next = 0
+        self._sum = 0.0
+
+    def push(self, value: float) -> float:
+        """Add a value; return the mean of the last `size` (zeros before they came)."""
+        ring = self._ring
+        self._sum += value - ring[self._next]
+        ring[self._next] = value
+        self._next = (self._next + 1) % len(ring)
+        return self._sum / len(ring)
+
+
+class Detector:
+    """Scores one series as it streams, from its past only.
+
+    Each sample's deviation is measured in robust standard deviations (z) against the
+    better of two expectations: the median of the recent window, or the daily rhythm
+    (level plus the usual offset at this time of day) once the series follows the
+    clock. Three statistics of z (the sample's own, its mean over the last
+    `short_mean` samples, over the last `long_mean`) are each judged against their own
+    fading history (TailEstimator), and the surprises add up. A flat series therefore
+    scores 0 and a periodic one close to it; a series that shifts to a new level scores
+    high at the shift, and less as the window and the histories take the new level in.
+
+    Non-finite samples are skipped (counted in `skipped`) and score 0. State is bounded
+    by the settings: about 16 bytes per window slot, 8 per rhythm bucket and per
+    histogram bin, whatever the stream's length.
+    """
+
+    __slots__ = ("_calibrated", "_error_recent", "_error_rhythm", "_first_ts", "_long",
+                 "_long_tail", "_mean_abs", "_point_tail", "_quiet_left", "_rhythm", "_seen",
+                 "_short", "_short_tail", "_window", "score", "settings", "skipped")
+
+    def __init__(self, settings: DetectorSettings | None = None) -> None:
+        self.settings = settings = settings or DetectorSettings()
+        self._window = RollingWindow(settings.window)
+        self._rhythm = DailyRhythm(buckets=settings.day_buckets, level_tau=settings.level_tau,
+                                   gamma=settings.season_gamma)
+        self._short = _RunningMean(settings.short_mean)
+        self._long = _RunningMean(settings.long_mean)
+        self._point_tail = self._tail()
+        self._short_tail = self._tail()
+        self._long_tail = self._tail()
+        self._seen = 0
+        self._calibrated = 0
+        self._first_ts: float | None = None
+        self._mean_abs = 0.0
+        self._error_recent = 0.0
+        self._error_rhythm = 0.0
+        self._quiet_left = 0
+        self.score = 0.0
+        """The latest score."""
+        self.skipped = 0
+        """Non-finite samples ignored."""
+
+    def _tail(self) -> TailEstimator:
+        s = self.settings
+        return TailEstimator(horizon=s.tail_horizon, bins=s.tail_bins, per_e=s.tail_bins_per_e,
+                             prior=s.tail_prior, extrapolation=s.tail_extrapolation)
+
+    def update(self, timestamp_s: float, value: float) -> float:
+        """Take the next sample (seconds since the epoch, value) and return its anomaly
+        score in [0, 1]: 0 while learning, near 0 for the expected, towards 1 for the
+        more surprising. Timestamps should not go backwards; a late sample is still
+        scored, against the time-of-day bucket of its own timestamp."""
+        if not (math.isfinite(value) and math.isfinite(timestamp_s)):
+            self.skipped += 1
+            return 0.0
+        self._seen += 1
+        if self._first_ts is None:
+            self._first_ts = timestamp_s
+        bucket = self._rhythm.bucket(timestamp_s)
+        warm = len(self._window) >= self.settings.warmup
+        z = self._deviation(timestamp_s, value, bucket) if warm else 0.0
+        self._window.push(value)
+        self._rhythm.learn(timestamp_s, bucket, value)
+        self.score = self._hold_repeats(self._surprise_score(z))
+        return self.score
+
+    def _deviation(self, timestamp_s: float, value: float, bucket: int) -> float:
+        """|value - expected| in robust standard deviations; updates the views' errors."""
+        s = self.settings
+        window = self._window
+        median = window.median()
+        scale = max(window.spread(), _SIGMA_PER_MEAN_ABS * self._mean_abs)
+        error_recent = abs(value - median)
+        z = _z(error_recent, scale)
+        expected = self._rhythm.expected(bucket)
+        if expected is not None:
+            error_rhythm = abs(value - expected)
+            old_recent, old_rhythm = self._error_recent, self._error_rhythm
+            first_ts = self._first_ts if self._first_ts is not None else timestamp_s
+            if (timestamp_s - first_ts > s.rhythm_after_days * 86_400.0
+                    and old_rhythm < s.rhythm_advantage * old_recent):
+                z = _z(error_rhythm, _SIGMA_PER_MEAN_ABS * old_rhythm)
+            alpha = s.error_alpha
+            self._error_rhythm = old_rhythm + alpha * (_clipped(error_rhythm, old_rhythm)
+                                                       - old_rhythm)
+            self._error_recent = old_recent + alpha * (_clipped(error_recent, old_recent)
+                                                       - old_recent)
+        self._mean_abs += s.spread_alpha * (error_recent - self._mean_abs)
+        return z
+
+    def _surprise_score(self, z: float) -> float:
+        """The three statistics of z judged against their histories, as one score."""
+        s = self.settings
+        short = self._short.push(z)
+        long = self._long.push(z)
+        if self._seen <= s.warmup + s.short_mean:
+            return 0.0
+        self._calibrated += 1
+        score = 0.0
+        if self._calibrated > s.calibration:
+            surprise = (self._point_tail.surprise(z) + self._short_tail.surprise(short)
+                        + self._long_tail.surprise(long))
+            excess = surprise - s.surprise_floor
+            if excess > 0.0:
+                score = excess / (excess + s.score_scale - s.surprise_floor)
+        self._point_tail.add(z)
+        self._short_tail.add(short)
+        self._long_tail.add(long)
+        return score
+
+    def _hold_repeats(self, score: float) -> float:
+        """After an alarm, keep scores below half the alarm score for a while: the
+        event has been reported, and its later samples would only repeat it."""
+        s = self.settings
+        if self._quiet_left > 0:
+            self._quiet_left -= 1
+            return min(score, s.alarm_score) * 0.5
+        if score >= s.alarm_score:
+            self._quiet_left = s.quiet_samples
+        return score
+
+    @property
+    def stored_values(self) -> int:
+        """Numbers this detector holds: bounded by its settings, not by the stream."""
+        s = self.settings
+        return (2 * len(self._window) + self._rhythm.stored_values + s.short_mean
+                + s.long_mean + 3 * self._point_tail.stored_values + 12)
+
+
+def _z(error: float, scale: float) -> float:
+    if scale > 0.0:
+        return min(error / scale, _Z_WITHOUT_SCALE)
+    return 0.0 if error == 0.0 else _Z_WITHOUT_SCALE
+
+
+def _clipped(error: float, average: float) -> float:
+    """An error for averaging, clipped so one wild sample cannot swamp the average."""
+    return min(error, _ERROR_CLIP * average) if average > 0.0 else error
