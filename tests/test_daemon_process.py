@@ -30,7 +30,7 @@ def test_ready_status_and_clean_stop(daemon: DaemonProcess) -> None:
     actors = {a["name"]: a for a in status["actors"]}
     assert set(actors) == {"store", "latest", "errors", "control", "collector:host", "collector:cgroup",
                            "collector:process", "collector:gpu", "collector:docker",
-                           "docker:events", "selfmon", "web", "health", "notify", "alerts"}
+                           "docker:events", "selfmon", "web", "health", "analytics", "notify", "alerts"}
     assert all(a["state"] == "running" for a in actors.values())
     assert actors["store"]["critical"] and actors["control"]["critical"]
     assert status["store"]["mode"] == "live"
@@ -68,7 +68,7 @@ def test_latest_values_over_the_socket(daemon: DaemonProcess) -> None:
     actors = request(daemon.socket_path, "actors")
     assert [a["name"] for a in actors] == [
         "store", "latest", "errors", "control", "collector:host", "collector:cgroup", "collector:process",
-        "collector:gpu", "collector:docker", "docker:events", "selfmon", "web", "health", "notify", "alerts"]
+        "collector:gpu", "collector:docker", "docker:events", "selfmon", "web", "health", "analytics", "notify", "alerts"]
     # No GPU on these machines: the GPU collector says so once, as a stored failure.
     latest = request(daemon.socket_path, "latest", {"prefix": "process_"})
     assert any(v["name"] == "process_count" for v in latest["values"])

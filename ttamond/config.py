@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 import msgspec
 
 from ttamond.alerts.settings import AlertsConfig
+from ttamond.analytics.settings import AnalyticsSettings
 from ttamond.health.components import ComponentSpec, merge_specs
 from ttamond.health.components import validate as validate_components
 from ttamond.health.settings import (
@@ -317,6 +318,7 @@ class Config(_Section, frozen=True):
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     carbon: CarbonConfig = msgspec.field(default_factory=CarbonConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    analytics: AnalyticsSettings = msgspec.field(default_factory=AnalyticsSettings)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)

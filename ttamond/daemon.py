@@ -16,6 +16,7 @@ import trio
 
 from ttamond import __version__
 from ttamond.actors.alerts import HealthView
+from ttamond.actors.analytics import AnalyticsActor
 from ttamond.actors.check import CheckActor
 from ttamond.actors.collector import CollectorActor
 from ttamond.actors.control import ControlActor
@@ -79,6 +80,7 @@ STATUS_EVERY = 10.0
 LATEST_CAPACITY = 16
 ERRORS_CAPACITY = 1024
 HEALTH_CAPACITY = 1024
+ANALYTICS_CAPACITY = 256
 EXIT_CRITICAL = 1
 
 
@@ -130,6 +132,12 @@ class Daemon:
             "health", (CheckCompleted,), policy=Overflow.BLOCK, capacity=HEALTH_CAPACITY,
         )
         self._health: HealthActor | None = None
+        # Drop-oldest: the detector reads its own output's bus, and under load it may
+        # skip batches (counted on the subscription) rather than hold up the metrics.
+        self._analytics_mailbox = self.bus.subscribe(
+            "analytics", (MetricBatch, Ingested), policy=Overflow.DROP_OLDEST,
+            capacity=ANALYTICS_CAPACITY)
+        self._analytics: AnalyticsActor | None = None
         self._checks: dict[str, CheckActor] = {}
         self.forecaster = Forecaster(self.bus, self.paths.database)
         self.alerting = Alerting(self.bus, config, self.paths.database, self._health_view)
@@ -274,6 +282,8 @@ class Daemon:
             specs.append(ChildSpec("health", self._run_health(config)))
             specs += [ChildSpec(f"check:{check.name}", self._run_check(check))
                       for check in config.health.checks]
+        if config.analytics.enabled:
+            specs.append(ChildSpec("analytics", self._run_analytics(config)))
         specs += self.alerting.specs(config)
         return specs
 
@@ -286,6 +296,7 @@ class Daemon:
             "docker:events": config.collectors.docker,
             "carbon": config.carbon,
             "health": config.health,
+            "analytics": config.analytics,
         }
         sections.update(Alerting.sections(config))
         sections.update((f"check:{check.name}", check) for check in config.health.checks)
@@ -413,6 +424,18 @@ class Daemon:
 
         return run
 
+    def _run_analytics(self, config: Config) -> Callable[..., Any]:
+        async def run(*, task_status: trio.TaskStatus[None]) -> None:
+            # Kept across a crash restart with the same settings: the detectors keep
+            # what they learnt (days of rhythm) rather than start over.
+            actor = self._analytics
+            if actor is None or actor.settings != config.analytics:
+                actor = AnalyticsActor(self._analytics_mailbox, self.bus, config.analytics)
+                self._analytics = actor
+            await actor.run(task_status=task_status)
+
+        return run
+
     def _run_check(self, spec: Any) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
             # Imported here: the check probes (h11, cryptography) cost a daemon with no
@@ -516,6 +539,9 @@ class Daemon:
             "carbon": carbon_summary(self._carbon),
             "health": health_summary(self._health),
             "alerts": self.alerting.status(),
+            "analytics": ({**self._analytics.summary(), "top": self._analytics.scores()[:5]}
+                          if self._analytics is not None and self.config.analytics.enabled
+                          else None),
         }
 
     def system_status(self) -> dict[str, Any]:

@@ -48,6 +48,12 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append(f"alerts    {alerts['firing']} firing ({alerts['muted']} muted);"
                      f" {counters['notifications']} notifications sent, {suppressed}"
                      " suppressed (`ttamond alerts list`)")
+    analytics = status.get("analytics")
+    if analytics:
+        top = ", ".join(f"{t['name']} {t['score']:.2f}" for t in analytics["top"][:3])
+        lines.append(f"anomaly   {analytics['tracked']} series scored, {analytics['alarms']}"
+                     f" samples at or above {analytics['threshold']:g}"
+                     + (f"; highest: {top}" if top else ""))
     carbon = status.get("carbon")
     if carbon:
         if carbon["tracking"]:
