@@ -29,17 +29,28 @@ class Alertmanager:
     """An Alertmanager process with a route to a receiver that notifies nobody, its
     storage under tmp and clustering off."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, config: str = CONFIG, cluster_port: int | None = None,
+                 peers: tuple[int, ...] = ()) -> None:
+        """Start it now. With `cluster_port`, it gossips on that loopback port with
+        `peers` (their cluster ports), settling in about a second."""
         self.folder = folder
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = folder / "alertmanager.log"
-        (folder / "am.yml").write_text(CONFIG)
+        (folder / "am.yml").write_text(config)
+        cluster = ["--cluster.listen-address="]
+        if cluster_port is not None:
+            cluster = [f"--cluster.listen-address=127.0.0.1:{cluster_port}",
+                       f"--cluster.advertise-address=127.0.0.1:{cluster_port}",
+                       *[f"--cluster.peer=127.0.0.1:{peer}" for peer in peers],
+                       "--cluster.gossip-interval=50ms", "--cluster.pushpull-interval=1s",
+                       "--cluster.peer-timeout=2s", "--cluster.settle-timeout=1s",
+                       "--cluster.reconnect-interval=1s"]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [str(ALERTMANAGER), f"--config.file={folder / 'am.yml'}",
                  f"--storage.path={folder / 'data'}",
                  f"--web.listen-address={self.url.removeprefix('http://')}",
-                 "--cluster.listen-address=", "--log.level=warn"],
+                 *cluster, "--log.level=warn"],
                 stdout=log, stderr=subprocess.STDOUT, cwd=folder)
 
     def stop(self) -> None:
@@ -88,6 +99,12 @@ class Alertmanager:
             if time.monotonic() > deadline:
                 raise AssertionError(f"alertmanager not ready within {READY_WITHIN} s")
             time.sleep(0.05)
+
+    def peers_now(self) -> int:
+        """How many cluster members this instance sees (itself included)."""
+        response = httpx.get(f"{self.url}/api/v2/status", timeout=5)
+        response.raise_for_status()
+        return len(response.json()["cluster"].get("peers") or [])
 
     def alerts_now(self, **params: str) -> list[dict[str, Any]]:
         """The blocking twin of `alerts`."""
