@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from ttamond.analytics.detector import Detector, DetectorSettings
+from ttamond.analytics.records import RangeRecord, RunRecord
 from ttamond.analytics.rhythm import DailyRhythm
 from ttamond.analytics.tail import TailEstimator
 from ttamond.analytics.window import RollingWindow
@@ -84,6 +85,24 @@ def test_the_rhythm_follows_the_clock_not_the_sample_count() -> None:
     assert alarms(scores[3 * DAY:]) == []
 
 
+def test_a_value_stuck_in_a_moving_series_is_flagged_once() -> None:
+    rng = random.Random(8)
+    values = [50 + rng.gauss(0, 1) for _ in range(3000)] + [50.0] * 300
+    scores = scores_of(values)
+    stuck = DetectorSettings().stuck_run
+    assert alarms(scores) == [3000 + stuck - 1]
+
+
+def test_a_value_far_beyond_every_value_seen_is_flagged() -> None:
+    rng = random.Random(9)
+    # Noise of one sigma with a wide daily swing: 4 sigma off the recent median is
+    # ordinary, but 90 is far beyond anything seen.
+    values = [20 + 30 * math.sin(2 * math.pi * i / DAY) + rng.gauss(0, 1)
+              for i in range(10 * DAY)]
+    values[9 * DAY] = 90.0
+    assert 9 * DAY in alarms(scores_of(values))
+
+
 def test_a_flat_line_never_alarms() -> None:
     assert set(scores_of([42.0] * 5000)) == {0.0}
 
@@ -153,6 +172,30 @@ def test_daily_rhythm_expects_each_time_of_day_its_own_value() -> None:
     assert rhythm.expected(busy) == pytest.approx(100.0, abs=20)
     assert rhythm.expected((busy + 6) % 24) == pytest.approx(0.0, abs=20)
     assert DailyRhythm(buckets=24, level_tau=1.0, gamma=0.5).expected(busy) is None
+
+
+def test_range_record_breaks_only_beyond_the_tolerance() -> None:
+    record = RangeRecord(0.1)
+    assert not record.breaks(5.0)  # the first value has no range to leave
+    assert record.breaks(5.5)  # a single point has no width: anything else leaves it
+    record = RangeRecord(0.1)
+    for value in (0.0, 10.0):
+        record.breaks(value)
+    assert not record.breaks(10.9)  # within a tenth of the range (0..10)
+    assert record.breaks(12.1)  # beyond a tenth of the range (0..10.9)
+    assert record.breaks(-1.3)
+    with pytest.raises(ValueError, match="cannot be negative"):
+        RangeRecord(-0.1)
+
+
+def test_run_record_breaks_once_per_run_and_never_on_a_flat_line() -> None:
+    record = RunRecord(4)
+    assert not any(record.breaks(1.0) for _ in range(100))
+    record = RunRecord(4)
+    pattern = [1.0, 1.0, 2.0, 2.0, 2.0, 1.0] + [3.0] * 10 + [4.0] * 10 + [5.0] * 11
+    assert [i for i, v in enumerate(pattern) if record.breaks(v)] == [9, 26 + 10]
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        RunRecord(1)
 
 
 def test_tail_estimator_ranks_records_by_how_far_they_break_them() -> None:

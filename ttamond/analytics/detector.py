@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 
+from ttamond.analytics.records import RangeRecord, RunRecord
 from ttamond.analytics.rhythm import DailyRhythm
 from ttamond.analytics.tail import TailEstimator
 from ttamond.analytics.window import RollingWindow
@@ -20,6 +21,8 @@ Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
 _SIGMA_PER_MEAN_ABS = 1.2533
 # A deviation from a series that has never varied has no scale; it gets this z.
 _Z_WITHOUT_SCALE = 1e6
+# Numbers the two record breaks hold (RangeRecord: 2, RunRecord: 3).
+_RECORD_VALUES = 5
 # One wild sample moves an error average by at most this many times the average.
 _ERROR_CLIP = 5.0
 
@@ -67,6 +70,13 @@ class DetectorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     score_scale: Positive = 12.25
     """Nats of combined surprise that score 0.5. With e = surprise - surprise_floor,
     the score is e / (e + score_scale - surprise_floor), so it only orders surprises."""
+    range_tolerance: Annotated[float, msgspec.Meta(ge=0)] = 0.1
+    """A value beyond the range of all values seen by more than this share of the
+    range scores 1 (Numenta's "spatial anomaly"), once the window has filled. Numenta's
+    0.05 scores a little better on NAB but flags the odd record of plain Gaussian noise."""
+    stuck_run: Annotated[int, msgspec.Meta(ge=2)] = 30
+    """A value repeated longer than any run of one value before, and for at least
+    this many samples, scores 1 (a stuck sensor in a series that used to move)."""
     alarm_score: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     """A score from which an alarm is raised; repeats are held back for a while."""
     quiet_samples: Annotated[int, msgspec.Meta(ge=0)] = 100
@@ -112,6 +122,8 @@ class Detector:
     fading history (TailEstimator), and the surprises add up. A flat series therefore
     scores 0 and a periodic one close to it; a series that shifts to a new level scores
     high at the shift, and less as the window and the histories take the new level in.
+    Two record breaks score 1 outright (RangeRecord, RunRecord): a value far beyond
+    every value seen, and a value stuck for longer than ever.
 
     Non-finite samples are skipped (counted in `skipped`) and score 0. State is bounded
     by the settings: about 16 bytes per window slot, 8 per rhythm bucket and per
@@ -119,8 +131,9 @@ class Detector:
     """
 
     __slots__ = ("_calibrated", "_error_recent", "_error_rhythm", "_first_ts", "_long",
-                 "_long_tail", "_mean_abs", "_point_tail", "_quiet_left", "_rhythm", "_seen",
-                 "_short", "_short_tail", "_window", "score", "settings", "skipped")
+                 "_long_tail", "_mean_abs", "_point_tail", "_quiet_left", "_range", "_rhythm",
+                 "_run", "_seen", "_short", "_short_tail", "_window", "score", "settings",
+                 "skipped")
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
         self.settings = settings = settings or DetectorSettings()
@@ -132,6 +145,8 @@ class Detector:
         self._point_tail = self._tail()
         self._short_tail = self._tail()
         self._long_tail = self._tail()
+        self._range = RangeRecord(settings.range_tolerance)
+        self._run = RunRecord(settings.stuck_run)
         self._seen = 0
         self._calibrated = 0
         self._first_ts: float | None = None
@@ -163,9 +178,17 @@ class Detector:
         bucket = self._rhythm.bucket(timestamp_s)
         warm = len(self._window) >= self.settings.warmup
         z = self._deviation(timestamp_s, value, bucket) if warm else 0.0
+        # Both records learn from the first sample (`|`, not `or`: each sees every value);
+        # a range is trusted once a full window has shaped it, and only a calibrated
+        # detector reports a break.
+        full = len(self._window) >= self.settings.window
+        record = (self._range.breaks(value) and full) | self._run.breaks(value)
         self._window.push(value)
         self._rhythm.learn(timestamp_s, bucket, value)
-        self.score = self._hold_repeats(self._surprise_score(z))
+        score = self._surprise_score(z)
+        if record and self._calibrated > self.settings.calibration:
+            score = 1.0
+        self.score = self._hold_repeats(score)
         return self.score
 
     def _deviation(self, timestamp_s: float, value: float, bucket: int) -> float:
@@ -228,7 +251,7 @@ class Detector:
         """Numbers this detector holds: bounded by its settings, not by the stream."""
         s = self.settings
         return (2 * len(self._window) + self._rhythm.stored_values + s.short_mean
-                + s.long_mean + 3 * self._point_tail.stored_values + 12)
+                + s.long_mean + 3 * self._point_tail.stored_values + 12 + _RECORD_VALUES)
 
 
 def _z(error: float, scale: float) -> float:
