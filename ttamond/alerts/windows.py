@@ -103,6 +103,11 @@ class Windows:
                 members[key] = None
 
     @property
+    def wanted(self) -> list[tuple[Selector, int]]:
+        """The (selector, horizon ms) pairs watched."""
+        return list(self._wanted)
+
+    @property
     def series(self) -> int:
         """Series tracked now."""
         return len(self._points)

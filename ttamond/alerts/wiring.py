@@ -13,10 +13,12 @@ import trio
 
 from ttamond.alerts.commands import alert_handlers, fatigue
 from ttamond.alerts.escalator import Escalator
+from ttamond.alerts.seed import seed_windows
 from ttamond.bus import Bus, Overflow, Subscription
 from ttamond.control import Handler
 from ttamond.messages import Notification, now_ms
 from ttamond.store.alerts import load_alert_state
+from ttamond.store.queries import retention_of
 from ttamond.supervisor import ChildSpec
 
 if TYPE_CHECKING:
@@ -94,6 +96,10 @@ class Alerting:
         }
         if self.escalator is None:
             self.escalator = Escalator(config.alerts, started_ms=now_ms(), **settings)
+            added = seed_windows(self.escalator.windows, self.database, now_ms=now_ms(),
+                                 retention=retention_of(config.store))
+            if added:
+                log.info("alerts: refilled rule windows with %d stored points", added)
             state = load_alert_state(self.database)
             self.escalator.restore(state.records, state.silences, state.groups,
                                    state.counters, state.outbox)
