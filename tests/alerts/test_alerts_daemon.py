@@ -195,6 +195,9 @@ def test_alert_lifecycle_through_the_real_daemon(tmp_path: Path, receiver: Recei
               "the alert to end in Alertmanager")
         time.sleep(1.0)
         assert receiver.statuses().count("resolved") == 1
+        history = daemon.cli("alerts", "history", fingerprint)
+        assert history.returncode == 0, history.stderr
+        assert "acknowledged" in history.stdout and "hook" in history.stdout
         stats = json.loads(daemon.cli("alerts", "list", "--json", "--state", "all").stdout)
         counters = stats["fatigue"]["counters"]
         assert counters["notifications"] >= 2 and counters["suppressed_silence"] == 1

@@ -1,4 +1,4 @@
-"""`ttamond alerts list|ack|silence|unsilence|resolve|test`: alerts from the CLI."""
+"""`ttamond alerts list|ack|silence|unsilence|resolve|history|test`: alerts from the CLI."""
 
 from __future__ import annotations
 
@@ -55,6 +55,14 @@ def add_alerts_commands(
     unsilence.add_argument("silence", help="silence id (or its leading characters)")
     finish_action(unsilence, common, lambda a: ask(a, "alerts_unsilence", render_silence,
                                                    {"silence": a.silence}))
+
+    history = actions.add_parser("history", help="transitions and deliveries, newest first")
+    history.add_argument("alert", nargs="?", default="", help="only this alert (fingerprint)")
+    history.add_argument("--since", type=duration, default=86_400_000, metavar="DURATION",
+                         help="how far back (default 1d)")
+    history.add_argument("--limit", type=int, default=50)
+    finish_action(history, common, lambda a: ask(a, "alerts_history", render_history, {
+        "alert": a.alert, "since_ms": int(time.time() * 1000) - a.since, "limit": a.limit}))
 
     test = actions.add_parser("test", help="send a test notification to a channel")
     test.add_argument("channel")
@@ -122,6 +130,18 @@ def render_silence(silence: dict[str, Any]) -> str:
     """One line: the silence and when it ends."""
     matchers = f" {silence['matchers']}" if "matchers" in silence else ""
     return f"silence {silence['id']}{matchers} until {_when(silence['ends_ms'])}"
+
+
+def render_history(reply: dict[str, Any]) -> str:
+    """Transitions, then deliveries."""
+    lines = ["transitions:"]
+    lines += [f"  {_when(t['timestamp_ms'])}  {t['fingerprint']}  {t['transition']:<12}"
+              f" {t['alertname']}" for t in reply["transitions"]] or ["  none"]
+    lines.append("deliveries:")
+    lines += [f"  {_when(d['timestamp_ms'])}  {d['channel']:<16} {d['reason']:<11}"
+              f" try {d['attempt']}: {d['outcome']}" + (f" ({d['error']})" if d["error"] else "")
+              for d in reply["deliveries"]] or ["  none"]
+    return "\n".join(lines)
 
 
 def render_test(outcome: dict[str, Any]) -> str:

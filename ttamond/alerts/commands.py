@@ -3,12 +3,16 @@ channel, fatigue figures, and the platform's alert calls."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import trio
 
 from ttamond.alerts.escalator import Escalator
+from ttamond.alerts.history import read_history
 from ttamond.alerts.lifecycle import AlertRecord
 from ttamond.alerts.matchers import describe
 from ttamond.alerts.operations import (
@@ -75,6 +79,7 @@ def alert_handlers(
     escalator: Callable[[], Escalator | None],
     actor: Callable[[], AlertsActor | None],
     notify: Callable[[], NotifyActor | None],
+    database: Path | None = None,
 ) -> dict[str, Handler]:
     """Handlers on the live escalator; `not_available` while [alerts] is off."""
 
@@ -178,6 +183,20 @@ def alert_handlers(
     async def alerts_stats(args: dict[str, Any]) -> Any:
         return fatigue(running()[0], notify())
 
+    async def alerts_history(args: dict[str, Any]) -> Any:
+        if database is None:
+            raise CommandError("not_available", "no database to read the history from")
+        since = args.get("since_ms", 0)
+        limit = args.get("limit", 50)
+        if not isinstance(since, int) or not isinstance(limit, int) or limit < 1:
+            raise CommandError("bad_request", "'since_ms' and 'limit' must be integers")
+        alert = _text(args, "alert", "")
+        try:
+            return await trio.to_thread.run_sync(
+                lambda: read_history(database, since_ms=since, limit=limit, fingerprint=alert))
+        except sqlite3.Error as exc:
+            raise CommandError("not_available", f"cannot read {database}: {exc}") from None
+
     async def configure_alert_rules(args: dict[str, Any]) -> Any:
         raise CommandError("not_supported", "alert rules live in ttamond.toml ([[alerts.rules]]);"
                            " edit it, run `ttamond config check`, then reload (SIGHUP)")
@@ -190,6 +209,7 @@ def alert_handlers(
         "alerts_unsilence": operation(_unsilence),
         "alerts_test": alerts_test,
         "alerts_stats": alerts_stats,
+        "alerts_history": alerts_history,
         # The platform's names for the same things.
         "trigger_alert": operation(_trigger),
         "create_alert": operation(_trigger),

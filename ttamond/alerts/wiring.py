@@ -74,7 +74,7 @@ class Alerting:
     def handlers(self) -> dict[str, Handler]:
         """The control commands."""
         return alert_handlers(lambda: self.escalator, lambda: self.actor,
-                              lambda: self.notifier)
+                              lambda: self.notifier, self.database)
 
     def status(self) -> dict[str, Any] | None:
         """Firing alerts and fatigue figures for `ttamond status`."""
