@@ -101,6 +101,13 @@ def test_default_config_file(tmp_path: Path) -> None:
     assert default_config_file(environ={"XDG_CONFIG_HOME": str(tmp_path)}, uid=1000) == (
         tmp_path / "ttamond" / "ttamond.toml"
     )
+    # Under systemd's ConfigurationDirectory=, whatever the user.
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    unit = {"CONFIGURATION_DIRECTORY": str(etc), "XDG_CONFIG_HOME": str(tmp_path)}
+    assert default_config_file(environ=unit, uid=61000) == tmp_path / "ttamond" / "ttamond.toml"
+    (etc / "ttamond.toml").write_text("")
+    assert default_config_file(environ=unit, uid=61000) == etc / "ttamond.toml"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

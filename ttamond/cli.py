@@ -86,10 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     from ttamond.alerts.cli import add_alerts_commands
     from ttamond.carbon.cli import add_carbon_commands
     from ttamond.errors.cli import add_errors_commands
+    from ttamond.install import add_service_commands
 
     add_alerts_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_errors_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_carbon_commands(commands, common=_config_option, duration=_duration, ask=_ask)
+    add_service_commands(commands)
 
     health = commands.add_parser("health", help="components, checks and predictions")
     _config_option(health)

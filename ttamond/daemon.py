@@ -327,6 +327,13 @@ class Daemon:
                           database=self.paths.database).run(task_status=task_status)
 
     def _run_control(self, config: Config) -> Callable[..., Any]:
+        # Socket activation hands the socket over once per process, so it is taken when
+        # the first specs are built and every restart of the actor serves on it. Specs
+        # built later (on reload) find nothing to take; reload never replaces this child.
+        from ttamond.systemd import inherited_sockets, pick_socket
+
+        inherited = pick_socket(inherited_sockets(), "control")
+
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
             actor = ControlActor(
                 self.paths.control_socket,
@@ -334,6 +341,7 @@ class Daemon:
                 mode=config.control.socket_mode,
                 max_request_bytes=config.control.max_request_bytes,
                 max_connections=config.control.max_connections,
+                inherited=inherited,
             )
             await actor.run(task_status=task_status)
 

@@ -59,11 +59,17 @@ def resolve_paths(
 def default_config_file(
     *, environ: Mapping[str, str] | None = None, uid: int | None = None
 ) -> Path | None:
-    """The config file used when none is named: `$TTAMOND_CONFIG`, then the system or
-    user location if such a file exists; None means the embedded defaults."""
+    """The config file used when none is named: `$TTAMOND_CONFIG`; under systemd with
+    `ConfigurationDirectory=`, `$CONFIGURATION_DIRECTORY/ttamond.toml`; then the system or
+    user location. Only a file that exists counts (but `$TTAMOND_CONFIG` always does);
+    None means the embedded defaults."""
     env = os.environ if environ is None else environ
     if named := env.get("TTAMOND_CONFIG"):
         return Path(named)
+    if systemd := env.get("CONFIGURATION_DIRECTORY"):
+        candidate = Path(systemd.split(":")[0]) / "ttamond.toml"
+        if candidate.is_file():
+            return candidate
     user = os.getuid() if uid is None else uid
     if user == 0:
         candidate = Path("/etc/ttamond/ttamond.toml")
