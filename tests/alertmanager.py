@@ -92,10 +92,11 @@ class Alertmanager:
                 raise AssertionError(f"alertmanager exited {self.process.returncode}:\n"
                                      f"{self.log.read_text(errors='replace')[-3000:]}")
             try:
-                if httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
-                    return
+                status = httpx.get(f"{self.url}/-/ready", timeout=2).status_code
             except httpx.TransportError:
-                pass  # not listening yet
+                status = None  # not listening yet
+            if status == 200:
+                return
             if time.monotonic() > deadline:
                 raise AssertionError(f"alertmanager not ready within {READY_WITHIN} s")
             time.sleep(0.05)

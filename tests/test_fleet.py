@@ -11,11 +11,9 @@ import json
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import pytest
 from tests.alertmanager import ALERTMANAGER, Alertmanager
 from tests.daemon_process import FAST_CONFIG, DaemonProcess
 from tests.probes.checks.servers import free_port
+from tests.webhook import Receiver
 from ttamond.control import request
 
 PROMETHEUS = shutil.which("prometheus")
@@ -74,35 +73,6 @@ resend_every = 1.0
 backoff_initial = 0.2
 backoff_max = 1.0
 """
-
-
-class Receiver:
-    """The team's webhook: records each notification Alertmanager sends."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def notified(self, status: str, alertname: str, instance: str) -> int:
-        """Alerts of this name and instance notified with this status, over all bodies."""
-        return sum(1 for body in self.received for alert in body["alerts"]
-                   if alert["status"] == status
-                   and alert["labels"].get("alertname") == alertname
-                   and alert["labels"].get("instance") == instance)
 
 
 class Prometheus:
@@ -155,8 +125,7 @@ def until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any
 def receiver() -> Iterator[Receiver]:
     found = Receiver()
     yield found
-    found.server.shutdown()
-    found.server.server_close()
+    found.stop()
 
 
 @pytest.fixture

@@ -22,14 +22,11 @@ from ttamond.alerts.settings import (
 from ttamond.bus import Bus, Overflow, Subscription
 from ttamond.config import StoreConfig
 from ttamond.messages import (
-    ActorStateChanged,
     ChannelHealthChanged,
     DeliveryAttempted,
     MetricBatch,
     MetricPoint,
     Notification,
-    ProbeFailed,
-    StoreEvent,
     labels,
     now_ms,
 )
@@ -146,117 +143,78 @@ async def test_a_failing_channel_alert_goes_out_at_once_through_the_others(
     assert rig.sent[0][0] < 2
 
 
+RESTART_CONFIG = settings(
+    rules=[MetricRule(name="CpuHigh", series="cpu", aggregate="last", window=60, threshold=90)],
+    grouping=GroupingConfig(group_wait=0, group_interval=0.1), evaluate_every=0.05,
+    escalations=[EscalationPolicy(name="default", levels=[EscalationLevel(channels=["chat"])])])
+
+
+async def lifetime(folder: Path, value: float, seconds: float, *,
+                   deliver: bool = True) -> list[Notification]:
+    """One run of the escalator over a real store in `folder`, from the state stored
+    before, feeding `cpu` = `value`; returns what it asked to notify. With `deliver`,
+    each notification is reported delivered, as the notifier does."""
+    database = folder / "ttamond.db"
+    bus = Bus()
+    store_mailbox: Subscription[StoreInput] = bus.subscribe(
+        "store", (MetricBatch, Ingested, DeliveryAttempted), policy=Overflow.BLOCK,
+        capacity=256)
+    mailbox = bus.subscribe("alerts", ALERTS_INPUTS, policy=Overflow.BLOCK, capacity=256)
+    notes = bus.subscribe("notify", (Notification,), policy=Overflow.BLOCK, capacity=256)
+    escalator = Escalator(RESTART_CONFIG, host="h1", alertmanagers={}, channels=["chat"],
+                          started_ms=now_ms())
+    state = load_alert_state(database)
+    escalator.restore(state.records, state.silences, state.groups, state.counters,
+                      state.outbox)
+    store = StoreActor(StoreConfig(), database=database, spool=folder / "spool",
+                       mailbox=store_mailbox, stats=StoreStats())
+    actor = AlertsActor(escalator, mailbox, bus, evaluate_every=0.05)
+    sent: list[Notification] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store.run)
+        await nursery.start(actor.run)
+        with trio.move_on_after(seconds):
+            while True:
+                await bus.publish(MetricBatch(source="t", timestamp_ms=now_ms(), points=(
+                    MetricPoint("cpu", value, labels(host="a")),)))
+                await trio.sleep(0.05)
+                while notes.depth:
+                    note = notes.receive_nowait()
+                    sent.append(note)
+                    if deliver:
+                        await bus.publish(DeliveryAttempted(
+                            notification_id=note.id, channel=note.channel,
+                            reason=note.reason, group_key=note.group_key, attempt=1,
+                            outcome="sent", timestamp_ms=now_ms()))
+        nursery.cancel_scope.cancel()
+    return sent
+
+
 async def test_state_survives_a_restart_without_renotifying_or_losing_the_recovery(
         tmp_path: Path) -> None:
-    database = tmp_path / "ttamond.db"
-    config = settings(rules=[MetricRule(name="CpuHigh", series="cpu", aggregate="last",
-                                        window=60, threshold=90)],
-                      grouping=GroupingConfig(group_wait=0, group_interval=0.1),
-                      evaluate_every=0.05,
-                      escalations=[EscalationPolicy(name="default",
-                                                    levels=[EscalationLevel(channels=["chat"])])])
-
-    async def lifetime(value: float, seconds: float, *, deliver: bool = True
-                       ) -> list[Notification]:
-        bus = Bus()
-        store_mailbox = bus.subscribe(
-            "store", (MetricBatch, ProbeFailed, ActorStateChanged, StoreEvent, Ingested,
-                      DeliveryAttempted, ChannelHealthChanged),
-            policy=Overflow.BLOCK, capacity=256)
-        mailbox = bus.subscribe("alerts", ALERTS_INPUTS, policy=Overflow.BLOCK, capacity=256)
-        notes = bus.subscribe("notify", (Notification,), policy=Overflow.BLOCK, capacity=256)
-        escalator = Escalator(config, host="h1", alertmanagers={}, channels=["chat"],
-                              started_ms=now_ms())
-        state = load_alert_state(database)
-        escalator.restore(state.records, state.silences, state.groups, state.counters,
-                          state.outbox)
-        store = StoreActor(StoreConfig(), database=database, spool=tmp_path / "spool",
-                           mailbox=store_mailbox, stats=StoreStats())
-        actor = AlertsActor(escalator, mailbox, bus, evaluate_every=0.05)
-        sent: list[Notification] = []
-        async with trio.open_nursery() as nursery:
-            await nursery.start(store.run)
-            await nursery.start(actor.run)
-            with trio.move_on_after(seconds):
-                while True:
-                    await bus.publish(MetricBatch(source="t", timestamp_ms=now_ms(), points=(
-                        MetricPoint("cpu", value, labels(host="a")),)))
-                    await trio.sleep(0.05)
-                    while True:
-                        try:
-                            note = notes.receive_nowait()
-                        except trio.WouldBlock:
-                            break
-                        sent.append(note)
-                        if deliver:  # as the notifier does once a delivery ends
-                            await bus.publish(DeliveryAttempted(
-                                notification_id=note.id, channel=note.channel,
-                                reason=note.reason, group_key=note.group_key, attempt=1,
-                                outcome="sent", timestamp_ms=now_ms()))
-            nursery.cancel_scope.cancel()
-        return sent
-
-    first = await lifetime(95, 1.0)
+    first = await lifetime(tmp_path, 95, 1.0)
     assert [n.reason for n in first] == ["firing"]
-    stored = load_alert_state(database)
+    stored = load_alert_state(tmp_path / "ttamond.db")
     assert [r.state for r in stored.records] == ["firing"]
     assert [g.notified for g in stored.groups] == [[stored.records[0].fingerprint]]
     # Restarted while still firing: nothing new to say.
-    assert await lifetime(95, 1.0) == []
+    assert await lifetime(tmp_path, 95, 1.0) == []
     # Restarted, and the CPU is back: the recovery is notified once.
-    third = await lifetime(10, 1.0)
+    third = await lifetime(tmp_path, 10, 1.0)
     assert [n.reason for n in third] == ["resolved"]
-    assert await lifetime(10, 0.5) == []
-    assert load_alert_state(database).outbox == []
+    assert await lifetime(tmp_path, 10, 0.5) == []
+    assert load_alert_state(tmp_path / "ttamond.db").outbox == []
 
 
 async def test_a_notification_decided_but_not_delivered_goes_out_after_a_restart(
         tmp_path: Path) -> None:
-    database = tmp_path / "ttamond.db"
-    config = settings(rules=[MetricRule(name="CpuHigh", series="cpu", aggregate="last",
-                                        window=60, threshold=90)],
-                      grouping=GroupingConfig(group_wait=0), evaluate_every=0.05,
-                      escalations=[EscalationPolicy(name="default",
-                                                    levels=[EscalationLevel(channels=["chat"])])])
-    seen: list[list[Notification]] = []
-    for deliver in (False, True, True):
-        bus = Bus()
-        store_mailbox: Subscription[StoreInput] = bus.subscribe(
-            "store", (MetricBatch, Ingested, DeliveryAttempted), policy=Overflow.BLOCK,
-            capacity=256)
-        mailbox = bus.subscribe("alerts", ALERTS_INPUTS, policy=Overflow.BLOCK, capacity=256)
-        notes = bus.subscribe("notify", (Notification,), policy=Overflow.BLOCK, capacity=256)
-        escalator = Escalator(config, host="h1", alertmanagers={}, channels=["chat"],
-                              started_ms=now_ms())
-        state = load_alert_state(database)
-        escalator.restore(state.records, state.silences, state.groups, state.counters,
-                          state.outbox)
-        store = StoreActor(StoreConfig(), database=database, spool=tmp_path / "spool",
-                           mailbox=store_mailbox, stats=StoreStats())
-        actor = AlertsActor(escalator, mailbox, bus, evaluate_every=0.05)
-        got: list[Notification] = []
-        async with trio.open_nursery() as nursery:
-            await nursery.start(store.run)
-            await nursery.start(actor.run)
-            with trio.move_on_after(0.6):
-                while True:
-                    await bus.publish(MetricBatch(source="t", timestamp_ms=now_ms(), points=(
-                        MetricPoint("cpu", 95.0, labels(host="a")),)))
-                    note = await notes.receive()
-                    got.append(note)
-                    if deliver:
-                        await bus.publish(DeliveryAttempted(
-                            notification_id=note.id, channel=note.channel, reason=note.reason,
-                            group_key=note.group_key, attempt=1, outcome="sent",
-                            timestamp_ms=now_ms()))
-            nursery.cancel_scope.cancel()
-        seen.append(got)
-    first, second, third = seen
+    first = await lifetime(tmp_path, 95, 0.6, deliver=False)
     assert [n.reason for n in first] == ["firing"]
     # The crash came between the decision and the delivery: the same notification
     # (same id) goes out after the restart, once.
+    second = await lifetime(tmp_path, 95, 0.6)
     assert [n.id for n in second] == [first[0].id]
-    assert third == []
+    assert await lifetime(tmp_path, 95, 0.6) == []
 
 
 async def test_a_silence_holds_notifications_until_it_ends_on_the_clock(

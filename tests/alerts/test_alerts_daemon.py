@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 
 from tests.alertmanager import ALERTMANAGER, Alertmanager
 from tests.daemon_process import FAST_CONFIG, DaemonProcess
+from tests.webhook import Receiver
 
 pytestmark = pytest.mark.skipif(
     ALERTMANAGER is None,
@@ -59,36 +58,6 @@ name = "am"
 urls = ["{am}"]
 resend_every = 2.0
 """
-
-
-class Receiver:
-    """A webhook receiver in a thread: records each JSON body it is sent."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def statuses(self) -> list[str]:
-        return [body["status"] for body in self.received]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
