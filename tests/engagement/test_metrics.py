@@ -180,7 +180,9 @@ def test_a_data_set_smaller_than_k_releases_nothing() -> None:
     assert metrics.mean_session_seconds is None
     assert metrics.interactions_per_minute is None
     assert metrics.completion_rate is None
-    assert metrics.retention == metrics.progress == metrics.hours == []
+    assert metrics.retention == []
+    assert metrics.progress == []
+    assert metrics.hours == metrics.lengths == metrics.drop_off == []
     assert metrics.outcomes == []
     assert metrics.retention_overall is None
     assert metrics.suppressed["overall"] == 1

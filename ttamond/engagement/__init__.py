@@ -1,0 +1,1 @@
+"""User-engagement analytics: metrics from pseudonymised play events, k-anonymous."""
