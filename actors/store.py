@@ -308,6 +308,7 @@ class StoreActor:
             minute_ms=now - reach.minute_ms,
             hour_ms=now - reach.hour_ms,
             events_ms=now - self.config.events_retention_days * DAY_MS,
+            engagement_ms=now - self.config.engagement_retention_days * DAY_MS,
         )
         deleted = await self._series_by_series(lambda ids: self._db.apply_retention(ids, cutoffs))
         await self._guarded(lambda: self._db.expire_events(cutoffs))

@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     from ttamond.install import add_service_commands
 
     add_alerts_commands(commands, common=_config_option, duration=_duration, ask=_ask)
+    from ttamond.engagement.cli import add_privacy_commands
+
+    add_privacy_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_errors_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_carbon_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_service_commands(commands)

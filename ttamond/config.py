@@ -54,6 +54,8 @@ class StoreConfig(_Section, frozen=True):
     minute_retention_days: PositiveInt = 30
     hour_retention_days: PositiveInt = 400
     events_retention_days: PositiveInt = 90
+    engagement_retention_days: PositiveInt = 90
+    """Engagement rows (pseudonymous play events) are deleted after this many days."""
     compact_every: Positive = 600.0
     quick_check_on_start: bool = True
     queue_capacity: PositiveInt = 256
@@ -201,15 +203,38 @@ class ErrorsConfig(_Section, frozen=True):
     """Latest events kept with full stack and context per group; counts are kept apart."""
 
 
+ENGAGEMENT_FIELDS = frozenset({"name", "value", "chapter", "arc", "step", "choice", "quest",
+                               "duration_s"})
+"""Engagement properties a deployment may keep: none is free text about a person."""
+
+
 class PrivacyConfig(_Section, frozen=True):
     """The privacy controller, applied to every inbound event."""
 
     names: list[str] = msgspec.field(default_factory=list)
     """Person names to scrub from free text (besides e-mail, phone, cards, tokens...)."""
+    rotate_every_days: Positive = 90.0
+    """Pseudonym key epochs: a player's pseudonym changes every this many days, so
+    identities cannot be linked across epochs (day-30 retention needs >= 30)."""
+    keep_keys_days: NonNegative = 90.0
+    """An epoch's key is destroyed this long after the epoch ends: at least the
+    engagement retention, or erasure could no longer find that epoch's rows."""
+    engagement_fields: list[str] = msgspec.field(
+        default_factory=lambda: ["name", "value", "chapter", "arc"]
+    )
+    """Engagement event properties kept; any other is dropped (and counted)."""
+    k: Annotated[int, msgspec.Meta(ge=2)] = 5
+    """Engagement reports show no group with fewer distinct players than this."""
+    epsilon: NonNegative = 0.0
+    """Laplace noise on engagement counts, privacy budget per count; 0: no noise."""
 
     def __post_init__(self) -> None:
         if any(not name.strip() for name in self.names):
             raise ValueError("names: an entry is empty")
+        unknown = sorted(set(self.engagement_fields) - ENGAGEMENT_FIELDS)
+        if unknown:
+            raise ValueError(f"engagement_fields: {unknown[0]!r} is not an engagement field"
+                             f" (one of: {', '.join(sorted(ENGAGEMENT_FIELDS))})")
 
 
 class CarbonConfig(_Section, frozen=True):

@@ -23,6 +23,7 @@ from ttamond.carbon.commands import carbon_handlers
 from ttamond.commands import command_handlers
 from ttamond.config import Config, ConfigError, load_config
 from ttamond.control import Handler, RawHandler
+from ttamond.engagement.report import engagement_handlers
 from ttamond.errors.commands import error_handlers
 from ttamond.health.commands import health_handlers
 from ttamond.health.forecast import Forecaster
@@ -37,7 +38,7 @@ from ttamond.messages import (
 from ttamond.overview import carbon_summary, health_summary, system_status
 from ttamond.paths import Paths, resolve_paths
 from ttamond.privacy import Scrubber
-from ttamond.pseudonyms import Pseudonyms, load_or_create_key
+from ttamond.privacyops import EpochPseudonyms, keep_keyring, open_keyring, privacy_handlers
 from ttamond.service import service_handlers
 from ttamond.sessions import Sessions
 from ttamond.store.queries import retention_of
@@ -94,14 +95,15 @@ class Daemon:
         self.alerting = Alerting(self.bus, config, self.paths.database, self.tree.health_view)
 
     def _open_ingestor(self) -> Ingestor:
-        # The pseudonym key lives in the state directory, so this runs once it exists.
-        key = load_or_create_key(self.paths.state_dir / "pseudonym.key")
-        self._pseudonyms = Pseudonyms(key)
+        # The pseudonym keys live in the state directory, so this runs once it exists.
+        self.keyring = open_keyring(self.paths.state_dir, self.config.privacy)
+        self._pseudonyms = EpochPseudonyms(self.keyring)
         return Ingestor(self.bus, self.config.ingest, self._converter(self.config), self.sessions)
 
     def _converter(self, config: Config) -> Converter:
         return Converter(Scrubber(config.privacy.names), self._pseudonyms,
-                         critical_components=config.errors.critical_components)
+                         critical_components=config.errors.critical_components,
+                         engagement_fields=config.privacy.engagement_fields)
 
     async def main(self) -> int:
         """Run until SIGTERM/SIGINT (exit 0) or a critical actor fails (exit 1)."""
@@ -118,6 +120,7 @@ class Daemon:
             async with trio.open_nursery() as root:
                 root.start_soon(self._handle_signals, root.cancel_scope)
                 await root.start(self.supervisor.run, self.tree.specs(self.config))
+                root.start_soon(keep_keyring, self.keyring, self.bus)
                 self.state = "running"
                 self.notifier.notify("READY=1", f"STATUS={self._summary()}",
                                      f"MAINPID={os.getpid()}")
@@ -237,6 +240,8 @@ class Daemon:
                                         lambda: self.config.carbon,
                                         lambda: retention_of(self.config.store)))
         handlers.update(self.alerting.handlers())
+        handlers.update(privacy_handlers(lambda: self.keyring, self.bus, self.paths.database))
+        handlers.update(engagement_handlers(self.paths.database, lambda: self.config.privacy))
         return handlers
 
     def health_actor(self) -> HealthActor | None:
@@ -275,6 +280,7 @@ class Daemon:
             "carbon": carbon_summary(self.tree.carbon),
             "health": health_summary(self.tree.health),
             "alerts": self.alerting.status(),
+            "privacy": self._privacy_status(),
             "analytics": ({**self.tree.analytics.summary(), "top": self.tree.analytics.scores()[:5]}
                           if self.tree.analytics is not None and self.config.analytics.enabled
                           else None),
@@ -285,6 +291,12 @@ class Daemon:
         return system_status(daemon_state=self.status()["state"],
                              sessions=self.sessions.snapshot(now_ms()), health=self.tree.health,
                              forecasts=self.forecaster.forecasts, carbon=self.tree.carbon)
+
+    def _privacy_status(self) -> dict[str, Any] | None:
+        if not hasattr(self, "keyring"):
+            return None
+        return {"epoch": self.keyring.epoch_at(time.time()), "keys": len(self.keyring.epochs()),
+                "dropped_fields": self.ingestor.converter.dropped_fields}
 
     def _web_status(self) -> dict[str, Any] | None:
         if self.tree.web is None or self.tree.web.port is None:

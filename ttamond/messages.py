@@ -462,13 +462,53 @@ class ErrorGroupChanged(Message, frozen=True, tag="error_group_changed"):
     timestamp_ms: int
 
 
+class EngagementRecorded(Message, frozen=True, tag="engagement_recorded"):
+    """A play event as stored: pseudonymised ids, allow-listed properties, no free text."""
+
+    component: str
+    environment: str
+    timestamp_ms: int
+    event: str
+    pseudonym: str | None
+    session: str | None
+    name: str | None = None
+    value: float | None = None
+    chapter: str | None = None
+    arc: str | None = None
+    extra: dict[str, ContextValue] = msgspec.field(default_factory=dict)
+    """Other allow-listed properties ([privacy] engagement_fields), scrubbed."""
+
+
+class AuditRecorded(Message, frozen=True, tag="audit_recorded"):
+    """A privacy operation for the hash-chained audit trail (ttamond/audit.py)."""
+
+    action: str
+    actor: str
+    detail: dict[str, Any]
+    timestamp_ms: int
+
+
+ErasureScope = Literal["subject", "engagement", "all"]
+
+
+class PersonalDataErased(Message, frozen=True, tag="personal_data_erased"):
+    """Delete personal data: one person's rows (every pseudonym they may have), or all
+    engagement rows, or every row that can hold a pseudonym. The store overwrites the
+    deleted content, audits the erasure in the same transaction, and empties the WAL."""
+
+    scope: ErasureScope
+    pseudonyms: tuple[str, ...]
+    actor: str
+    timestamp_ms: int
+
+
 AnyMessage = (
     MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | ErrorRecorded
     | ErrorGroupStateSet | CriticalErrorRaised | ComponentEvent | BatchBegun
     | AIInvocationRecorded | CarbonSessionEnded | Notification | DeliveryAttempted
     | ChannelHealthChanged | AlertSaved | AlertForgotten | SilenceSaved
     | NotificationGroupSaved | NotificationGroupForgotten | AlertCountersSaved
-    | ErrorGroupChanged
+    | ErrorGroupChanged | EngagementRecorded | AuditRecorded | PersonalDataErased
 )
 
 message_decoder = msgspec.json.Decoder(AnyMessage)

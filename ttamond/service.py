@@ -26,7 +26,7 @@ NOT_BUILT: dict[str, str] = {
     "analyze_session_patterns": "the engagement actor",
     "generate_engagement_insights": "the engagement actor",
     "correlate_engagement_outcomes": "the engagement actor",
-    "get_engagement_metrics": "the engagement actor",
+    "get_engagement_metrics": "the engagement actor (for now: the engagement_report command)",
 }
 
 _encoder = msgspec.json.Encoder()

@@ -4,6 +4,7 @@ errors, and event rows. Personal data is removed here, before anything reaches t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from ttamond.errors.fingerprint import fingerprint, title
 from ttamond.messages import (
@@ -12,6 +13,7 @@ from ttamond.messages import (
     ComponentEvent,
     DatabaseOperation,
     EngagementEvent,
+    EngagementRecorded,
     ErrorEvent,
     ErrorRecorded,
     Heartbeat,
@@ -27,7 +29,6 @@ from ttamond.messages import (
 )
 from ttamond.privacy import Scrubber
 from ttamond.probes.base import FieldInfo
-from ttamond.pseudonyms import Pseudonyms
 
 _BY = ("component", "environment")
 FIELDS: dict[str, FieldInfo] = {
@@ -61,17 +62,30 @@ FIELDS: dict[str, FieldInfo] = {
 }
 """The series reports are turned into, for /metrics' HELP."""
 
-Converted = MetricBatch | ErrorRecorded | ComponentEvent | AIInvocationRecorded
+Converted = (MetricBatch | ErrorRecorded | ComponentEvent | AIInvocationRecorded
+             | EngagementRecorded)
+
+
+class PseudonymSource(Protocol):
+    """Anything that maps an identifier to its pseudonym (a Keyring's current epoch, or
+    the single key of `ttamond.pseudonyms`)."""
+
+    def of(self, identifier: str) -> str: ...
 
 
 class Converter:
     """Turns one reported message into what the store and the actors take."""
 
-    def __init__(self, scrubber: Scrubber, pseudonyms: Pseudonyms, *,
-                 critical_components: Iterable[str] = ()) -> None:
+    def __init__(self, scrubber: Scrubber, pseudonyms: PseudonymSource, *,
+                 critical_components: Iterable[str] = (),
+                 engagement_fields: Iterable[str] = ("name", "value", "chapter", "arc")
+                 ) -> None:
         self.scrubber = scrubber
         self.pseudonyms = pseudonyms
         self.critical_components = frozenset(critical_components)
+        self.engagement_fields = frozenset(engagement_fields)
+        self.dropped_fields = 0
+        """Engagement properties dropped by the allow-list (counted, shown in status)."""
 
     def convert_all(self, message: ReportedMessage, received_ms: int) -> list[Converted]:
         """Every message of the daemon's for `message`: an AI invocation is both series
@@ -136,16 +150,7 @@ class Converter:
                                       environment=message.environment, timestamp_ms=ts,
                                       detail=detail)
             case EngagementEvent():
-                return ComponentEvent(
-                    kind="engagement", component=message.component,
-                    environment=message.environment, timestamp_ms=ts,
-                    detail={
-                        "event": message.event,
-                        "session": self._pseudonym(message.session_id),
-                        "user": self._pseudonym(message.user_id),
-                        "properties": self.scrubber.scrub_mapping(message.properties),
-                    },
-                )
+                return self._engagement(message, ts)
             case Heartbeat():
                 return None
         raise TypeError(f"cannot convert {type(message).__name__}")
@@ -189,8 +194,30 @@ class Converter:
             return variables
         return {key: str(value) for key, value in self.scrubber.scrub_mapping(variables).items()}
 
+    def _engagement(self, message: EngagementEvent, ts: int) -> EngagementRecorded:
+        # The allow-list first: a property nobody asked for is dropped, not scrubbed,
+        # whatever it holds; what is kept is scrubbed all the same.
+        allowed = self.engagement_fields
+        kept = {k: v for k, v in message.properties.items() if k in allowed}
+        self.dropped_fields += len(message.properties) - len(kept)
+        clean = self.scrubber.scrub_mapping(kept)
+        value = clean.pop("value", None)
+        return EngagementRecorded(
+            component=message.component, environment=message.environment, timestamp_ms=ts,
+            event=message.event, pseudonym=self._pseudonym(message.user_id),
+            session=self._pseudonym(message.session_id),
+            name=_text(clean.pop("name", None)),
+            value=float(value) if isinstance(value, int | float) and not isinstance(
+                value, bool) else None,
+            chapter=_text(clean.pop("chapter", None)), arc=_text(clean.pop("arc", None)),
+            extra=clean)
+
     def _pseudonym(self, identifier: str | None) -> str | None:
         return None if identifier is None else self.pseudonyms.of(identifier)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _with(base: Labels, **extra: str) -> Labels:

@@ -22,12 +22,14 @@ from ttamond.messages import (
     AlertForgotten,
     AlertSaved,
     AnyMessage,
+    AuditRecorded,
     BatchBegun,
     CarbonSessionEnded,
     ChannelHealthChanged,
     ComponentEvent,
     CriticalErrorRaised,
     DeliveryAttempted,
+    EngagementRecorded,
     ErrorGroupChanged,
     ErrorGroupStateSet,
     ErrorRecorded,
@@ -36,6 +38,7 @@ from ttamond.messages import (
     Notification,
     NotificationGroupForgotten,
     NotificationGroupSaved,
+    PersonalDataErased,
     ProbeFailed,
     SilenceSaved,
     StoreEvent,
@@ -44,6 +47,7 @@ from ttamond.messages import (
 from ttamond.store import chunks
 from ttamond.store.alerts import expire_alert_state, write_alert_state
 from ttamond.store.errors import expire_errors, record_error, set_group_state
+from ttamond.store.personal import erase, expire_engagement, write_audit, write_engagement
 from ttamond.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,7 @@ class Cutoffs(msgspec.Struct, frozen=True):
     minute_ms: int
     hour_ms: int
     events_ms: int
+    engagement_ms: int = 0
 
 
 def _upsert_rollups(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
@@ -193,6 +198,7 @@ class Database:
         """
         conn = self._connection()
         new_series: dict[SeriesKey, int] = {}
+        erased = False
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("SELECT 1 FROM batches WHERE batch_key = ?", (batch_key,)).fetchone():
@@ -269,6 +275,20 @@ class Database:
                         self._event(conn, message.timestamp_ms, message.change,
                                     message.component, _json.encode(message).decode())
                         events += 1
+                    case EngagementRecorded():
+                        write_engagement(conn, message)
+                        events += 1
+                    case AuditRecorded():
+                        write_audit(conn, message)
+                        events += 1
+                    case PersonalDataErased():
+                        # Deleted content is overwritten (the pages in the file and the
+                        # WAL frames this commit writes); the WAL is emptied after it.
+                        conn.execute("PRAGMA secure_delete = ON")
+                        erased = True
+                        counts = erase(conn, message)
+                        log.warning("personal data erased (%s): %s", message.scope, counts)
+                        events += 1
                     case ChannelHealthChanged():
                         self._event(conn, message.timestamp_ms, "channel_health",
                                     message.channel, _json.encode(message).decode())
@@ -293,8 +313,21 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            if erased:
+                conn.execute("PRAGMA secure_delete = OFF")
         self._series.update(new_series)
+        if erased:
+            self.empty_wal()
         return True
+
+    def empty_wal(self) -> bool:
+        """Checkpoint everything and truncate the WAL, so erased content is in no old
+        frame; False when a reader held it back (the next checkpoint finishes it)."""
+        busy, _, _ = self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            log.warning("erasure: a reader held the WAL; it is emptied at the next checkpoint")
+        return not busy
 
     def series_ids(self) -> list[int]:
         """Every series id, for maintenance done series by series."""
@@ -380,6 +413,7 @@ class Database:
         conn.execute("DELETE FROM ai_invocations WHERE ts < ?", (cutoffs.events_ms,))
         conn.execute("DELETE FROM carbon_sessions WHERE stopped_ms < ?", (cutoffs.events_ms,))
         expire_alert_state(conn, cutoffs.events_ms)
+        expire_engagement(conn, cutoffs.engagement_ms)
         conn.execute("DELETE FROM batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
         conn.execute("DELETE FROM ingest_batches WHERE committed_ms < ?", (cutoffs.raw_ms,))
         return int(deleted)

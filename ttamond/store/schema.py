@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from ttamond.audit import AUDIT_SCHEMA
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: series catalogue, narrow samples, committed batches, events.
     """
@@ -228,6 +230,27 @@ MIGRATIONS: tuple[str, ...] = (
         notification TEXT NOT NULL
     );
     """,
+    # 7: privacy: pseudonymous engagement rows (their own table, with their own
+    # retention and erasure) and the hash-chained audit trail of privacy operations.
+    """
+    CREATE TABLE engagement_events (
+        id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        component TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        event TEXT NOT NULL,
+        pseudonym TEXT,
+        session TEXT,
+        name TEXT,
+        value REAL,
+        chapter TEXT,
+        arc TEXT,
+        extra TEXT NOT NULL
+    );
+    CREATE INDEX engagement_events_ts ON engagement_events (ts);
+    CREATE INDEX engagement_events_pseudonym ON engagement_events (pseudonym);
+    CREATE INDEX engagement_events_session ON engagement_events (session);
+    """ + AUDIT_SCHEMA,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,163 @@
+"""Privacy operations of the running daemon: pseudonyms under rotating keys, erasure of
+one person, emergency purge, the audit trail, and the keyring's upkeep."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ttamond import audit
+from ttamond.bus import Bus
+from ttamond.config import PrivacyConfig
+from ttamond.control import CommandError, Handler
+from ttamond.keyring import LEGACY, Keyring
+from ttamond.messages import AuditRecorded, PersonalDataErased, now_ms
+from ttamond.receipts import Ingested, NotStored, Receipt
+
+log = logging.getLogger(__name__)
+
+UPKEEP_EVERY = 3600.0
+"""Seconds between keyring upkeep rounds: rotation noticed, old keys retired."""
+
+
+def open_keyring(state_dir: Path, config: PrivacyConfig) -> Keyring:
+    """The keyring in `state_dir/keys`, adopting the single key of earlier releases.
+
+    Raises KeyFileUnsafe naming a key file or folder others can read; OSError.
+    """
+    now = time.time()
+    keyring = Keyring(state_dir / "keys", rotate_every_days=config.rotate_every_days,
+                      keep_days=config.keep_keys_days, now=now)
+    legacy = state_dir / "pseudonym.key"
+    if legacy.exists():
+        keyring.adopt_legacy(legacy, now)
+        log.info("privacy: the single pseudonym key moved into the keyring (%s)",
+                 keyring.directory)
+    keyring.current(now)
+    return keyring
+
+
+class EpochPseudonyms:
+    """Pseudonyms under the key of the epoch in force now (what the converter uses)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def of(self, identifier: str) -> str:
+        """The pseudonym of `identifier` in the current epoch."""
+        return self.keyring.pseudonym(identifier, self.keyring.current(time.time()))
+
+
+def key_audit_entries(keyring: Keyring, now: float) -> list[AuditRecorded]:
+    """Audit entries for keys created and retired since the last call: the upkeep
+    round (blocking file I/O: run it in a worker thread)."""
+    entries: list[AuditRecorded] = []
+    created = keyring.drain_created()
+    for epoch in created:
+        action = audit.KEY_ROTATED if len(keyring.epochs()) > 1 else audit.KEY_CREATED
+        entries.append(AuditRecorded(action=action, actor="daemon", detail={"epoch": epoch},
+                                     timestamp_ms=int(now * 1000)))
+    for epoch in keyring.retire(now):
+        entries.append(AuditRecorded(
+            action=audit.KEY_RETIRED, actor="daemon",
+            detail={"epoch": "legacy" if epoch == LEGACY else epoch},
+            timestamp_ms=int(now * 1000)))
+    return entries
+
+
+async def keep_keyring(keyring: Keyring, bus: Bus) -> None:
+    """Until cancelled: every UPKEEP_EVERY, start the new epoch's key and retire keys
+    past retention, auditing each."""
+    while True:
+        entries = await trio.to_thread.run_sync(key_audit_entries, keyring, time.time())
+        if entries:
+            await bus.publish(Ingested(messages=tuple(entries)))
+        await trio.sleep(UPKEEP_EVERY)
+
+
+def privacy_handlers(keyring: Callable[[], Keyring], bus: Bus,
+                     database: Path) -> dict[str, Handler]:
+    """`privacy_erase`, `privacy_purge` and `privacy_audit`."""
+
+    async def store(order: PersonalDataErased) -> dict[str, Any]:
+        receipt = Receipt()
+        await bus.publish(Ingested(messages=(order,), receipt=receipt))
+        try:
+            await receipt.wait()
+        except NotStored as exc:
+            raise CommandError("not_stored", f"nothing erased: {exc}") from None
+        last = await trio.to_thread.run_sync(_last_audit, database)
+        return {"scope": order.scope, "pseudonyms": len(order.pseudonyms), "audit": last}
+
+    async def privacy_erase(args: dict[str, Any]) -> Any:
+        subject = args.get("subject")
+        if not isinstance(subject, str) or not subject.strip():
+            raise CommandError("bad_request", "'subject' (the person's identifier) is required")
+        found = await trio.to_thread.run_sync(keyring().pseudonyms_of, subject)
+        return await store(PersonalDataErased(scope="subject", pseudonyms=tuple(found),
+                                              actor=_actor(args), timestamp_ms=now_ms()))
+
+    async def privacy_purge(args: dict[str, Any]) -> Any:
+        scope = args.get("scope")
+        if scope not in ("engagement", "all"):
+            raise CommandError("bad_request", "'scope' must be 'engagement' or 'all'")
+        if args.get("confirm") is not True:
+            raise CommandError("bad_request", "a purge deletes data for good: send"
+                               " 'confirm': true (the CLI's --yes)")
+        return await store(PersonalDataErased(scope=scope, pseudonyms=(),
+                                              actor=_actor(args), timestamp_ms=now_ms()))
+
+    async def privacy_audit(args: dict[str, Any]) -> Any:
+        limit = args.get("limit", 50)
+        if not isinstance(limit, int) or limit < 1:
+            raise CommandError("bad_request", "'limit' must be a positive integer")
+        try:
+            return await trio.to_thread.run_sync(_read_audit, database, limit)
+        except sqlite3.Error as exc:
+            raise CommandError("not_available", f"cannot read {database}: {exc}") from None
+
+    return {"privacy_erase": privacy_erase, "privacy_purge": privacy_purge,
+            "privacy_audit": privacy_audit}
+
+
+def _actor(args: dict[str, Any]) -> str:
+    by = args.get("by")
+    return f"control:{by}" if isinstance(by, str) and by.strip() else "control"
+
+
+def _connect(database: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+
+
+def _last_audit(database: Path) -> dict[str, Any] | None:
+    conn = _connect(database)
+    try:
+        row = conn.execute("SELECT id, ts, action, actor, detail, hash FROM audit"
+                           " ORDER BY id DESC LIMIT 1").fetchone()
+    finally:
+        conn.close()
+    return None if row is None else _entry(row)
+
+
+def _read_audit(database: Path, limit: int) -> dict[str, Any]:
+    conn = _connect(database)
+    try:
+        result = audit.verify(conn)
+        rows = conn.execute("SELECT id, ts, action, actor, detail, hash FROM audit"
+                            " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    finally:
+        conn.close()
+    return {"verify": result, "entries": [_entry(row) for row in rows]}
+
+
+def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
+    entry_id, ts, action, actor, detail, digest = row
+    return {"id": entry_id, "timestamp_ms": ts, "action": action, "actor": actor,
+            "detail": json.loads(detail), "hash": digest}
