@@ -95,6 +95,9 @@ def test_personal_data_never_reaches_the_disk_and_erasure_is_complete(tmp_path: 
         report = json.loads(daemon.cli("engagement", "report", "--json").stdout)
         assert (report["people"], report["sessions"], report["completion_rate"]) == (7, 7, 1.0)
         assert "player-" not in json.dumps(report)
+        patterns = request(daemon.socket_path, "analyze_session_patterns", {})
+        assert set(patterns) == {"since_ms", "k", "people", "hours", "lengths", "drop_off",
+                                 "suppressed"}
 
         with sqlite3.connect(daemon.database) as db:
             rows = db.execute("SELECT pseudonym, name, chapter, extra FROM engagement_events"
@@ -167,3 +170,35 @@ def test_purge_and_tampering_show_in_the_audit_trail(tmp_path: Path) -> None:
     finally:
         daemon.signal(signal.SIGTERM)
         assert daemon.wait() == 0, daemon.stderr()
+
+
+def test_the_scan_redacts_what_got_through_and_raises_an_alert(tmp_path: Path) -> None:
+    # A name the config did not list yet reaches the database, as it would before an
+    # operator added it; once listed, the scan finds it, redacts it and alerts.
+    base = FAST_CONFIG.format(state=tmp_path / "state", run=tmp_path / "run", interval=0.5)
+    daemon = DaemonProcess(tmp_path, config_text=base)
+    daemon.start_ready()
+    try:
+        request(daemon.socket_path, "ingest", {"ack": "durable", "messages": [message(
+            "error", error_type="LookupError", message="no save for Margaret Hale")]})
+    finally:
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0, daemon.stderr()
+    assert b"Margaret Hale" in stored_bytes(daemon)
+
+    daemon.config.write_text(base + '[privacy]\nnames = ["Margaret Hale"]\nscan_every = 1.0\n')
+    daemon.start_ready()
+    try:
+        status = daemon.wait_for_status(lambda s: s["privacy"]["scan_hits"] >= 3)
+        # The event's message, the group's title, and the new-group event's title.
+        assert status["privacy"]["scan_hits"] == 3
+        listed = json.loads(daemon.cli("alerts", "list", "--json").stdout)
+        (alert,) = [a for a in listed["alerts"] if a["alertname"] == "PersonalDataStored"]
+        assert alert["severity"] == "critical" and "name 3" in alert["annotations"]["summary"]
+        audit = daemon.cli("privacy", "audit", "--verify")
+        assert audit.returncode == 0 and "scanner_hit" in audit.stdout
+    finally:
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait() == 0, daemon.stderr()
+    data = stored_bytes(daemon)
+    assert b"Margaret Hale" not in data and b"no save for <name>" in data

@@ -227,6 +227,9 @@ class PrivacyConfig(_Section, frozen=True):
     """Engagement reports show no group with fewer distinct players than this."""
     epsilon: NonNegative = 0.0
     """Laplace noise on engagement counts, privacy budget per count; 0: no noise."""
+    scan_every: Annotated[float, msgspec.Meta(ge=1.0)] = 3600.0
+    """Seconds between scans of stored text for personal data that got through: a hit
+    is redacted, audited and raised as a critical alert."""
 
     def __post_init__(self) -> None:
         if any(not name.strip() for name in self.names):

@@ -17,6 +17,7 @@ from ttamond import __version__
 from ttamond.actors.check import CheckActor
 from ttamond.actors.health import HealthActor
 from ttamond.actors.latest import LatestActor
+from ttamond.alerts.operations import raise_alert
 from ttamond.alerts.wiring import Alerting
 from ttamond.bus import Bus
 from ttamond.carbon.commands import carbon_handlers
@@ -39,6 +40,7 @@ from ttamond.overview import carbon_summary, health_summary, system_status
 from ttamond.paths import Paths, resolve_paths
 from ttamond.privacy import Scrubber
 from ttamond.privacyops import EpochPseudonyms, keep_keyring, open_keyring, privacy_handlers
+from ttamond.privacyscan import Scanner, scan_forever
 from ttamond.service import service_handlers
 from ttamond.sessions import Sessions
 from ttamond.store.queries import retention_of
@@ -121,6 +123,7 @@ class Daemon:
                 root.start_soon(self._handle_signals, root.cancel_scope)
                 await root.start(self.supervisor.run, self.tree.specs(self.config))
                 root.start_soon(keep_keyring, self.keyring, self.bus)
+                root.start_soon(self._scan_privacy)
                 self.state = "running"
                 self.notifier.notify("READY=1", f"STATUS={self._summary()}",
                                      f"MAINPID={os.getpid()}")
@@ -292,11 +295,27 @@ class Daemon:
                              sessions=self.sessions.snapshot(now_ms()), health=self.tree.health,
                              forecasts=self.forecaster.forecasts, carbon=self.tree.carbon)
 
+    async def _scan_privacy(self) -> None:
+        self.scanner = Scanner(self.paths.database, self.config.privacy.names)
+        await scan_forever(self.scanner, self.bus, every=self.config.privacy.scan_every,
+                           raised=self._privacy_failure)
+
+    def _privacy_failure(self, summary: str) -> None:
+        escalator = self.alerting.escalator
+        if escalator is None:
+            return  # alerting is off: the log line and the audit entry say it
+        raise_alert(escalator, name="PersonalDataStored", severity="critical",
+                    summary=summary, component="ttamond")
+        if self.alerting.actor is not None:
+            self.alerting.actor.wake()
+
     def _privacy_status(self) -> dict[str, Any] | None:
         if not hasattr(self, "keyring"):
             return None
+        scanner = getattr(self, "scanner", None)
         return {"epoch": self.keyring.epoch_at(time.time()), "keys": len(self.keyring.epochs()),
-                "dropped_fields": self.ingestor.converter.dropped_fields}
+                "dropped_fields": self.ingestor.converter.dropped_fields,
+                "scan_hits": scanner.hits if scanner is not None else 0}
 
     def _web_status(self) -> dict[str, Any] | None:
         if self.tree.web is None or self.tree.web.port is None:

@@ -502,6 +502,16 @@ class PersonalDataErased(Message, frozen=True, tag="personal_data_erased"):
     timestamp_ms: int
 
 
+class StoredTextRedacted(Message, frozen=True, tag="stored_text_redacted"):
+    """The privacy scan found personal data in stored text: the store replaces each cell
+    with its scrubbed text (secure delete, WAL emptied) and audits the hit."""
+
+    cells: tuple[tuple[str, int, str, str], ...]
+    """(table, rowid, column, scrubbed text)."""
+    kinds: dict[str, int]
+    timestamp_ms: int
+
+
 AnyMessage = (
     MetricBatch | ProbeFailed | ActorStateChanged | StoreEvent | ErrorRecorded
     | ErrorGroupStateSet | CriticalErrorRaised | ComponentEvent | BatchBegun
@@ -509,6 +519,7 @@ AnyMessage = (
     | ChannelHealthChanged | AlertSaved | AlertForgotten | SilenceSaved
     | NotificationGroupSaved | NotificationGroupForgotten | AlertCountersSaved
     | ErrorGroupChanged | EngagementRecorded | AuditRecorded | PersonalDataErased
+    | StoredTextRedacted
 )
 
 message_decoder = msgspec.json.Decoder(AnyMessage)

@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 NOT_BUILT: dict[str, str] = {
     "configure_monitoring": "runtime configuration (edit ttamond.toml and reload with SIGHUP)",
     "get_performance_summary": "the report generator",
-    "analyze_session_patterns": "the engagement actor",
-    "generate_engagement_insights": "the engagement actor",
-    "correlate_engagement_outcomes": "the engagement actor",
-    "get_engagement_metrics": "the engagement actor (for now: the engagement_report command)",
 }
 
 _encoder = msgspec.json.Encoder()

@@ -67,4 +67,18 @@ def engagement_handlers(database: Path, config: Any) -> dict[str, Handler]:
             raise CommandError("not_available", f"cannot read {database}: {exc}") from None
         return {"since_ms": since, **msgspec.to_builtins(metrics)}
 
-    return {"engagement_report": engagement_report}
+    def section(*keys: str) -> Handler:
+        async def handler(args: dict[str, Any]) -> Any:
+            full = await engagement_report(args)
+            return {key: full[key] for key in ("since_ms", "k", "people", *keys)}
+
+        return handler
+
+    return {
+        "engagement_report": engagement_report,
+        # The platform's names, each for its part of the report.
+        "get_engagement_metrics": engagement_report,
+        "analyze_session_patterns": section("hours", "lengths", "drop_off", "suppressed"),
+        "correlate_engagement_outcomes": section("outcomes", "suppressed"),
+        "generate_engagement_insights": engagement_report,
+    }

@@ -41,13 +41,20 @@ from ttamond.messages import (
     PersonalDataErased,
     ProbeFailed,
     SilenceSaved,
+    StoredTextRedacted,
     StoreEvent,
     now_ms,
 )
 from ttamond.store import chunks
 from ttamond.store.alerts import expire_alert_state, write_alert_state
 from ttamond.store.errors import expire_errors, record_error, set_group_state
-from ttamond.store.personal import erase, expire_engagement, write_audit, write_engagement
+from ttamond.store.personal import (
+    erase,
+    expire_engagement,
+    redact,
+    write_audit,
+    write_engagement,
+)
 from ttamond.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -288,6 +295,11 @@ class Database:
                         erased = True
                         counts = erase(conn, message)
                         log.warning("personal data erased (%s): %s", message.scope, counts)
+                        events += 1
+                    case StoredTextRedacted():
+                        conn.execute("PRAGMA secure_delete = ON")
+                        erased = True
+                        redact(conn, message)
                         events += 1
                     case ChannelHealthChanged():
                         self._event(conn, message.timestamp_ms, "channel_health",

@@ -8,7 +8,12 @@ import sqlite3
 import msgspec
 
 from ttamond import audit
-from ttamond.messages import AuditRecorded, EngagementRecorded, PersonalDataErased
+from ttamond.messages import (
+    AuditRecorded,
+    EngagementRecorded,
+    PersonalDataErased,
+    StoredTextRedacted,
+)
 
 _json = msgspec.json.Encoder()
 
@@ -72,6 +77,26 @@ def erase(conn: sqlite3.Connection, order: PersonalDataErased) -> dict[str, int]
                  detail={"scope": order.scope, "rows": counts,
                          "pseudonyms": len(order.pseudonyms)})
     return counts
+
+
+REDACTABLE = {"error_events": {"message", "stack", "context"}, "error_groups": {"title"},
+              "engagement_events": {"name", "chapter", "arc", "extra"}, "events": {"detail"}}
+
+
+def redact(conn: sqlite3.Connection, order: StoredTextRedacted) -> int:
+    """Replace each cell the privacy scan found with its scrubbed text and audit the hit
+    (tables, counts and kinds: never the text). Returns cells changed."""
+    changed = 0
+    tables: dict[str, int] = {}
+    for table, rowid, column, text in order.cells:
+        if column not in REDACTABLE.get(table, ()):
+            raise ValueError(f"the privacy scan cannot redact {table}.{column}")
+        changed += conn.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?",
+                                (text, rowid)).rowcount
+        tables[table] = tables.get(table, 0) + 1
+    audit.append(conn, ts=order.timestamp_ms, action=audit.SCANNER_HIT, actor="daemon",
+                 detail={"cells": tables, "kinds": order.kinds})
+    return changed
 
 
 def expire_engagement(conn: sqlite3.Connection, before_ms: int) -> int:
