@@ -67,6 +67,17 @@ class DaemonProcess:
     def start(self) -> None:
         """Start the daemon; returns at once (see wait_for_notification)."""
         self.notifications.clear()
+        # Datagrams the last process sent but nobody read (READY=1 after a reload) must
+        # not pass for this one's.
+        self.notify.setblocking(False)
+        try:
+            while True:
+                try:
+                    self.notify.recv(4096)
+                except BlockingIOError:
+                    break  # drained
+        finally:
+            self.notify.setblocking(True)
         env = {**os.environ, "NOTIFY_SOCKET": str(self.notify_path), **self.extra_env}
         if "JOURNAL_STREAM" not in self.extra_env:
             env.pop("JOURNAL_STREAM", None)

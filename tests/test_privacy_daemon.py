@@ -6,11 +6,14 @@ are k-anonymous."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.daemon_process import FAST_CONFIG, DaemonProcess
 from ttamond.control import request
@@ -95,6 +98,9 @@ def test_personal_data_never_reaches_the_disk_and_erasure_is_complete(tmp_path: 
         report = json.loads(daemon.cli("engagement", "report", "--json").stdout)
         assert (report["people"], report["sessions"], report["completion_rate"]) == (7, 7, 1.0)
         assert "player-" not in json.dumps(report)
+        page = httpx.get(status["web"]["url"], timeout=10).text
+        assert "<th>players</th><td>7</td>" in page
+        assert "player-" not in page and not re.search(r"p\d+:[0-9a-f]{24}", page)
         patterns = request(daemon.socket_path, "analyze_session_patterns", {})
         assert set(patterns) == {"since_ms", "k", "people", "hours", "lengths", "drop_off",
                                  "suppressed"}
@@ -155,6 +161,14 @@ def test_purge_and_tampering_show_in_the_audit_trail(tmp_path: Path) -> None:
         assert "engagement_events 42" in purged.stdout
         report = json.loads(daemon.cli("engagement", "report", "--json").stdout)
         assert report["people"] == 0
+        # A reload that changes [privacy] is audited (names counted, never listed).
+        daemon.config.write_text(config.replace("k = 3", "k = 4"))
+        daemon.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while "settings_changed" not in daemon.cli("privacy", "audit").stdout:
+            assert time.monotonic() < deadline, "no settings_changed entry"
+            time.sleep(0.1)
+        assert "'k': {'after': 4, 'before': 3}" in daemon.cli("privacy", "audit").stdout
     finally:
         daemon.signal(signal.SIGTERM)
         assert daemon.wait() == 0, daemon.stderr()

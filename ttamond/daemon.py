@@ -39,8 +39,15 @@ from ttamond.messages import (
 from ttamond.overview import carbon_summary, health_summary, system_status
 from ttamond.paths import Paths, resolve_paths
 from ttamond.privacy import Scrubber
-from ttamond.privacyops import EpochPseudonyms, keep_keyring, open_keyring, privacy_handlers
+from ttamond.privacyops import (
+    EpochPseudonyms,
+    keep_keyring,
+    open_keyring,
+    privacy_handlers,
+    privacy_settings_changed,
+)
 from ttamond.privacyscan import Scanner, scan_forever
+from ttamond.receipts import Ingested
 from ttamond.service import service_handlers
 from ttamond.sessions import Sessions
 from ttamond.store.queries import retention_of
@@ -190,7 +197,12 @@ class Daemon:
         old, self.config = self.config, new
         set_level(new.logging.level)
         self.ingestor.config = new.ingest
+        dropped = self.ingestor.converter.dropped_fields
         self.ingestor.converter = self._converter(new)
+        self.ingestor.converter.dropped_fields = dropped
+        if old.privacy != new.privacy:
+            await self.bus.publish(Ingested(messages=(privacy_settings_changed(
+                old.privacy, new.privacy),)))
         pending = [name for name in ("paths", "control")
                    if getattr(old, name) != getattr(new, name)]
         if old.alerts.enabled != new.alerts.enabled:

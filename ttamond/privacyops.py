@@ -72,6 +72,19 @@ def key_audit_entries(keyring: Keyring, now: float) -> list[AuditRecorded]:
     return entries
 
 
+def privacy_settings_changed(old: PrivacyConfig, new: PrivacyConfig) -> AuditRecorded:
+    """The audit entry of a reload that changed [privacy]: which settings, old and new
+    (configured names are counted, not listed: they are names of people)."""
+    changes: dict[str, Any] = {}
+    for field in old.__struct_fields__:
+        before, after = getattr(old, field), getattr(new, field)
+        if before != after:
+            changes[field] = ({"before": len(before), "after": len(after)} if field == "names"
+                              else {"before": before, "after": after})
+    return AuditRecorded(action=audit.SETTINGS_CHANGED, actor="reload", detail=changes,
+                         timestamp_ms=now_ms())
+
+
 async def keep_keyring(keyring: Keyring, bus: Bus) -> None:
     """Until cancelled: every UPKEEP_EVERY, start the new epoch's key and retire keys
     past retention, auditing each."""

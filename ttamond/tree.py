@@ -23,6 +23,7 @@ from ttamond.alerts.wiring import Alerting
 from ttamond.bus import Overflow, Subscription
 from ttamond.collectors import CollectorPlan, collector_plans
 from ttamond.config import Config, IngestConfig
+from ttamond.engagement.report import engagement_handlers
 from ttamond.health.components import inhibited
 from ttamond.messages import (
     ActorStateChanged,
@@ -232,7 +233,9 @@ class ActorTree:
                              ingest=self.daemon.ingestor.ingest,
                              max_body_bytes=config.ingest.max_body_bytes,
                              token=ingest_token(config.ingest),
-                             commands=self.daemon.alerting.handlers())
+                             commands={**self.daemon.alerting.handlers(),
+                                       **engagement_handlers(self.daemon.paths.database,
+                                                             lambda: self.daemon.config.privacy)})
             actor = WebActor(config.web.bind, app)
             self.web = actor
             await actor.run(task_status=task_status)

@@ -16,7 +16,9 @@ from starlette.routing import Route
 
 from ttamond import __version__
 from ttamond.actors.latest import LatestValue
+from ttamond.control import CommandError
 from ttamond.web.alerts import AlertsWeb, Command
+from ttamond.web.engagement import render_section as engagement_section
 from ttamond.web.ingest import IngestFunction, ingest_endpoint
 from ttamond.web.metrics import CONTENT_TYPE, LatestCollector
 
@@ -88,6 +90,11 @@ def create_app(
 
     async def index(request: Request) -> Response:
         section = await alerts.section() if alerts is not None else ""
+        if commands is not None and "engagement_report" in commands:
+            try:
+                section += "\n" + engagement_section(await commands["engagement_report"]({}))
+            except CommandError as exc:
+                section += f"\n<h2>Engagement</h2><p>{html.escape(str(exc))}</p>"
         return HTMLResponse(_INDEX.format(version=html.escape(version), alerts=section,
                                           carbon=_carbon_section(status().get("carbon"))))
 
