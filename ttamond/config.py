@@ -219,10 +219,11 @@ class PrivacyConfig(_Section, frozen=True):
     keep_keys_days: NonNegative = 90.0
     """An epoch's key is destroyed this long after the epoch ends: at least the
     engagement retention, or erasure could no longer find that epoch's rows."""
-    engagement_fields: list[str] = msgspec.field(
-        default_factory=lambda: ["name", "value", "chapter", "arc"]
+    engagement_fields: dict[str, list[str]] = msgspec.field(
+        default_factory=lambda: {"*": ["name", "value", "chapter", "arc"]}
     )
-    """Engagement event properties kept; any other is dropped (and counted)."""
+    """Engagement event properties kept, per event kind ("*": any kind; an event's own
+    list adds to it); any other property is dropped (and counted)."""
     k: Annotated[int, msgspec.Meta(ge=2)] = 5
     """Engagement reports show no group with fewer distinct players than this."""
     epsilon: NonNegative = 0.0
@@ -234,10 +235,12 @@ class PrivacyConfig(_Section, frozen=True):
     def __post_init__(self) -> None:
         if any(not name.strip() for name in self.names):
             raise ValueError("names: an entry is empty")
-        unknown = sorted(set(self.engagement_fields) - ENGAGEMENT_FIELDS)
-        if unknown:
-            raise ValueError(f"engagement_fields: {unknown[0]!r} is not an engagement field"
-                             f" (one of: {', '.join(sorted(ENGAGEMENT_FIELDS))})")
+        for event, fields in self.engagement_fields.items():
+            unknown = sorted(set(fields) - ENGAGEMENT_FIELDS)
+            if unknown:
+                raise ValueError(f"engagement_fields.{event}: {unknown[0]!r} is not an"
+                                 f" engagement field (one of:"
+                                 f" {', '.join(sorted(ENGAGEMENT_FIELDS))})")
 
 
 class CarbonConfig(_Section, frozen=True):

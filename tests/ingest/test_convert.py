@@ -12,6 +12,7 @@ from ttamond.ingest.convert import Converter
 from ttamond.messages import (
     AIMetrics,
     EngagementEvent,
+    EngagementRecorded,
     ErrorEvent,
     ErrorRecorded,
     Heartbeat,
@@ -129,3 +130,19 @@ def test_sessions_go_silent_and_stop() -> None:
     sessions.apply(Heartbeat(component="world", environment="dev", session_id="s2"), NOW)
     assert {s.session_id: s.state for s in sessions.snapshot(NOW)} == {
         "s1": "stopped", "s2": "active"}
+
+
+def test_engagement_properties_pass_an_allow_list_per_event_kind() -> None:
+    converter = Converter(Scrubber(), Pseudonyms(b"k" * 32),
+                          engagement_fields={"*": ["chapter"], "choice": ["choice"]})
+    choice = converter.convert(EngagementEvent(
+        component="narrative", environment="prod", event="choice", user_id="u-1",
+        properties={"choice": "harbour", "chapter": "2", "note": "u-1 said hi"}), NOW)
+    start = converter.convert(EngagementEvent(
+        component="narrative", environment="prod", event="session_start", user_id="u-1",
+        properties={"choice": "harbour", "chapter": "1"}), NOW)
+    assert isinstance(choice, EngagementRecorded) and isinstance(start, EngagementRecorded)
+    assert (choice.chapter, choice.extra) == ("2", {"choice": "harbour"})
+    assert (start.chapter, start.extra) == ("1", {})
+    assert converter.dropped_fields == 2  # the choice's note, the start's choice
+    assert choice.pseudonym is not None and "u-1" not in repr(choice)

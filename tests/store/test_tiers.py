@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ttamond.messages import MetricBatch, MetricPoint, labels
+from ttamond.messages import EngagementRecorded, MetricBatch, MetricPoint, labels
 from ttamond.selector import SelectorError, parse_selector
 from ttamond.store.database import CHUNK_MS, HOUR_MS, MINUTE_MS, Cutoffs, Database
 from ttamond.store.queries import QueryError, Reader, Retention, run_query
@@ -172,3 +172,14 @@ def test_selector_matching() -> None:
     assert selector.matches("host_disk_percent", {"mount": "/", "device": "/dev/vda"})
     assert not selector.matches("host_disk_percent", {"mount": "/boot/efi", "device": "/dev/a"})
     assert not selector.matches("host_disk_used_bytes", {"mount": "/", "device": "/dev/vda"})
+
+
+def test_engagement_rows_have_their_own_retention(db: Database) -> None:
+    rows = [EngagementRecorded(component="narrative", environment="prod", timestamp_ms=ts,
+                               event="interaction", pseudonym="p1:abc", session=None)
+            for ts in (T0 - 100 * DAY_MS, T0 - 10 * DAY_MS, T0)]
+    assert db.write("e", rows, origin="live")
+    db.expire_events(Cutoffs(raw_ms=0, minute_ms=0, hour_ms=0, events_ms=0,
+                             engagement_ms=T0 - 90 * DAY_MS))
+    assert _rows(db.path, "SELECT ts FROM engagement_events ORDER BY ts") == [
+        (T0 - 10 * DAY_MS,), (T0,)]

@@ -3,7 +3,7 @@ errors, and event rows. Personal data is removed here, before anything reaches t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from ttamond.errors.fingerprint import fingerprint, title
@@ -78,12 +78,15 @@ class Converter:
 
     def __init__(self, scrubber: Scrubber, pseudonyms: PseudonymSource, *,
                  critical_components: Iterable[str] = (),
-                 engagement_fields: Iterable[str] = ("name", "value", "chapter", "arc")
-                 ) -> None:
+                 engagement_fields: Mapping[str, Iterable[str]] | None = None) -> None:
         self.scrubber = scrubber
         self.pseudonyms = pseudonyms
         self.critical_components = frozenset(critical_components)
-        self.engagement_fields = frozenset(engagement_fields)
+        fields = engagement_fields or {"*": ("name", "value", "chapter", "arc")}
+        common = frozenset(fields.get("*", ()))
+        self._allowed: dict[str, frozenset[str]] = {
+            event: common | frozenset(names) for event, names in fields.items()}
+        self._allowed_by_default = common
         self.dropped_fields = 0
         """Engagement properties dropped by the allow-list (counted, shown in status)."""
 
@@ -197,7 +200,7 @@ class Converter:
     def _engagement(self, message: EngagementEvent, ts: int) -> EngagementRecorded:
         # The allow-list first: a property nobody asked for is dropped, not scrubbed,
         # whatever it holds; what is kept is scrubbed all the same.
-        allowed = self.engagement_fields
+        allowed = self._allowed.get(message.event, self._allowed_by_default)
         kept = {k: v for k, v in message.properties.items() if k in allowed}
         self.dropped_fields += len(message.properties) - len(kept)
         clean = self.scrubber.scrub_mapping(kept)
