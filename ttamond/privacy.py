@@ -221,6 +221,12 @@ def _inside_iban(text: str, start: int) -> bool:
 _ROUNDS: Final = 4
 
 
+_SHORTEST: Final = 6
+"""No pattern matches fewer characters: the shortest is an e-mail address (a@b.cd);
+IPv4 addresses and URL credentials take 7, phones and cards 7 and more digits, tokens
+16 characters. Configured names can be shorter, and are always checked."""
+
+
 class Scrubber:
     """Replaces personal data and secrets in text with typed placeholders (``<email>``).
 
@@ -242,6 +248,8 @@ class Scrubber:
 
     def scrub(self, text: str) -> str:
         """Return ``text`` with personal data and secrets replaced by placeholders."""
+        if len(text) < _SHORTEST and self._names is None:
+            return text  # too short to hold any pattern (chapter names, small numbers)
         # A placeholder changes what its neighbours see: in "Bob+49 30 1234567" the "+"
         # follows a letter, in "<name>+49 30 1234567" it does not. So the passes repeat
         # until nothing changes; each round replaces text outside placeholders, so that

@@ -49,10 +49,17 @@ class EpochPseudonyms:
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
+        self._epoch = -1
+        self._until = 0.0
 
     def of(self, identifier: str) -> str:
         """The pseudonym of `identifier` in the current epoch."""
-        return self.keyring.pseudonym(identifier, self.keyring.current(time.time()))
+        now = time.time()
+        if now >= self._until:
+            # Once per epoch, not per event: the keyring's clock and key lookup.
+            self._epoch = self.keyring.current(now)
+            self._until = (self._epoch + 1) * self.keyring.rotate_seconds
+        return self.keyring.pseudonym(identifier, self._epoch)
 
 
 def key_audit_entries(keyring: Keyring, now: float) -> list[AuditRecorded]:
