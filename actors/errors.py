@@ -18,6 +18,7 @@ from ttamond.messages import (
     ErrorRecorded,
 )
 from ttamond.receipts import Ingested
+from ttamond.store.readonly import open_reader
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class ErrorsActor:
 def _load_groups(database: Path) -> dict[str, tuple[GroupState, str]]:
     if not database.exists():
         return {}
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    conn = open_reader(database)
     try:
         rows = conn.execute("SELECT fingerprint, state, resolved_in FROM error_groups"
                             " ORDER BY last_seen_ms").fetchall()

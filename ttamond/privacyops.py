@@ -20,6 +20,7 @@ from ttamond.control import CommandError, Handler
 from ttamond.keyring import LEGACY, Keyring
 from ttamond.messages import AuditRecorded, PersonalDataErased, now_ms
 from ttamond.receipts import Ingested, NotStored, Receipt
+from ttamond.store.readonly import open_reader
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +153,8 @@ def _actor(args: dict[str, Any]) -> str:
     return f"control:{by}" if isinstance(by, str) and by.strip() else "control"
 
 
-def _connect(database: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-
-
 def _last_audit(database: Path) -> dict[str, Any] | None:
-    conn = _connect(database)
+    conn = open_reader(database)
     try:
         row = conn.execute("SELECT id, ts, action, actor, detail, hash FROM audit"
                            " ORDER BY id DESC LIMIT 1").fetchone()
@@ -167,7 +164,7 @@ def _last_audit(database: Path) -> dict[str, Any] | None:
 
 
 def _read_audit(database: Path, limit: int) -> dict[str, Any]:
-    conn = _connect(database)
+    conn = open_reader(database)
     try:
         result = audit.verify(conn)
         rows = conn.execute("SELECT id, ts, action, actor, detail, hash FROM audit"

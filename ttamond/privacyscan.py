@@ -17,6 +17,7 @@ from ttamond.bus import Bus
 from ttamond.messages import StoredTextRedacted, now_ms
 from ttamond.privacy import Scrubber
 from ttamond.receipts import Ingested, NotStored, Receipt
+from ttamond.store.readonly import open_reader
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Scanner:
         before = Counter(self.scrubber.hits)
         cells: list[tuple[str, int, str, str]] = []
         rows = 0
-        conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        conn = open_reader(self.database)
         try:
             for table, columns, where in SCANNED:
                 start = self.high_water.get(table, 0)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
+
+from ttamond.store.readonly import open_reader
 
 
 def read_history(database: Path, *, since_ms: int, limit: int,
@@ -14,7 +15,7 @@ def read_history(database: Path, *, since_ms: int, limit: int,
     attempts since `since_ms`, newest first, at most `limit` of each; only one alert's
     (a fingerprint prefix) when given. Raises sqlite3.Error when the database cannot be
     read."""
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    conn = open_reader(database)
     try:
         where, args = "ts >= ?", list[int | str]([since_ms])
         if fingerprint:

@@ -3,7 +3,6 @@ the stored sessions and the AI invocations (blocking: run on a worker thread).""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ttamond.carbon.report import (
 from ttamond.config import CarbonConfig
 from ttamond.selector import parse_selector
 from ttamond.store.queries import MAX_POINTS, Reader, Retention
+from ttamond.store.readonly import open_reader
 
 MINUTE_MS = 60_000
 RAW_UP_TO_MS = 2 * 3_600_000
@@ -30,7 +30,7 @@ def load_report(database: Path, config: CarbonConfig, retention: Retention, *,
     database cannot be read, QueryError for a range no tier can answer."""
     baseline = _baseline(config)
     start = min(since_ms, baseline[0]) if baseline else since_ms
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    conn = open_reader(database)
     try:
         # Nothing is older than the first reading: start there, so a long range does
         # not fold everything into one bucket of the coarse step it would need.

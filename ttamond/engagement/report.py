@@ -21,6 +21,7 @@ from ttamond.engagement.metrics import (
     engagement_metrics,
 )
 from ttamond.messages import now_ms
+from ttamond.store.readonly import open_reader
 
 KINDS = frozenset(get_args(EventKind))
 
@@ -28,7 +29,7 @@ KINDS = frozenset(get_args(EventKind))
 def read_events(database: Path, *, since_ms: int) -> list[EngagementEvent]:
     """Engagement rows since `since_ms` of the kinds the metrics know (others are
     stored, not analysed). Raises sqlite3.Error."""
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    conn = open_reader(database)
     try:
         rows = conn.execute(
             "SELECT ts, pseudonym, session, event, name, value, chapter, arc"

@@ -14,6 +14,7 @@ from ttamond.control import CommandError, Handler
 from ttamond.errors import queries
 from ttamond.messages import ErrorGroupStateSet, now_ms
 from ttamond.receipts import Ingested, NotStored, Receipt
+from ttamond.store.readonly import open_reader
 
 T = TypeVar("T")
 DAY_MS = 86_400_000
@@ -24,7 +25,7 @@ def error_handlers(database: Path, bus: Bus) -> dict[str, Handler]:
 
     async def read(function: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
-            conn = queries.open_reader(database)
+            conn = open_reader(database)
             try:
                 return function(conn)
             finally:

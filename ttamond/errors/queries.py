@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -94,11 +93,6 @@ class Patterns(msgspec.Struct, frozen=True):
     spikes: list[Spike]
     top_groups: list[GroupSummary]
     per_component: list[ComponentRate]
-
-
-def open_reader(database: Path) -> sqlite3.Connection:
-    """A read-only connection; raises sqlite3.Error when the database cannot be read."""
-    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
 
 
 _SUMMARY = (

@@ -21,6 +21,7 @@ from ttamond.messages import (
     NotificationGroupSaved,
     SilenceSaved,
 )
+from ttamond.store.readonly import open_reader
 
 _json = msgspec.json.Encoder()
 _notification = msgspec.json.Decoder(Notification)
@@ -103,7 +104,7 @@ def load_alert_state(database: Path) -> AlertState:
     empty = AlertState([], [], [], {}, [])
     if not database.exists():
         return empty
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    conn = open_reader(database)
     try:
         try:
             records = [msgspec.json.decode(row[0], type=AlertRecord)
