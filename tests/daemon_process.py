@@ -171,3 +171,16 @@ class DaemonProcess:
             self.process.kill()
             self.process.wait(timeout=10)
         self.notify.close()
+
+
+def until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Poll a condition until it holds and return what it returned (never a fixed
+    sleep for readiness); fails naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = predicate()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

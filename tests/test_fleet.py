@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.alertmanager import ALERTMANAGER, Alertmanager
-from tests.daemon_process import FAST_CONFIG, DaemonProcess
+from tests.daemon_process import FAST_CONFIG, DaemonProcess, until
 from tests.probes.checks.servers import free_port
 from tests.webhook import Receiver
 from ttamond.control import request
@@ -107,18 +107,6 @@ class Prometheus:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
-
-
-def until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    """Poll a condition (never a fixed sleep for readiness)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = predicate()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

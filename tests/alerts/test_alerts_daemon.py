@@ -8,14 +8,13 @@ import json
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.alertmanager import ALERTMANAGER, Alertmanager
-from tests.daemon_process import FAST_CONFIG, DaemonProcess
+from tests.daemon_process import FAST_CONFIG, DaemonProcess, until
 from tests.webhook import Receiver
 
 pytestmark = pytest.mark.skipif(
@@ -79,17 +78,6 @@ def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
         yield server
     finally:
         server.stop()
-
-
-def until(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = predicate()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def config(daemon_root: Path, receiver: Receiver, alertmanager: Alertmanager,
