@@ -48,6 +48,11 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append(f"alerts    {alerts['firing']} firing ({alerts['muted']} muted);"
                      f" {counters['notifications']} notifications sent, {suppressed}"
                      " suppressed (`ttamond alerts list`)")
+    privacy = status.get("privacy")
+    if privacy:
+        lines.append(f"privacy   key epoch {privacy['epoch']} ({privacy['keys']} keys kept);"
+                     f" {privacy['dropped_fields']} properties dropped by the allow-list;"
+                     f" {privacy['scan_hits']} stored fields redacted by the scan")
     analytics = status.get("analytics")
     if analytics:
         top = ", ".join(f"{t['name']} {t['score']:.2f}" for t in analytics["top"][:3])
