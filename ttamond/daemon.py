@@ -134,8 +134,11 @@ class Daemon:
                 self.state = "running"
                 self.notifier.notify("READY=1", f"STATUS={self._summary()}",
                                      f"MAINPID={os.getpid()}")
+                inherited = self.tree.inherited_control
+                where = (f"{inherited.getsockname() or 'unnamed'} (from systemd)"
+                         if inherited is not None else str(self.paths.control_socket))
                 log.info("ttamond %s ready: database %s, control socket %s", __version__,
-                         self.paths.database, self.paths.control_socket)
+                         self.paths.database, where)
                 if (every := watchdog_interval()) is not None:
                     root.start_soon(self._watchdog, every)
                 if self.notifier.enabled:
