@@ -16,44 +16,19 @@ from pathlib import Path
 import msgspec
 
 from ttamond.messages import (
-    ActorStateChanged,
-    AIInvocationRecorded,
-    AlertCountersSaved,
-    AlertForgotten,
-    AlertSaved,
     AnyMessage,
-    AuditRecorded,
     BatchBegun,
-    CarbonSessionEnded,
-    ChannelHealthChanged,
-    ComponentEvent,
-    CriticalErrorRaised,
-    DeliveryAttempted,
-    EngagementRecorded,
-    ErrorGroupChanged,
-    ErrorGroupStateSet,
-    ErrorRecorded,
     Labels,
     MetricBatch,
-    Notification,
-    NotificationGroupForgotten,
-    NotificationGroupSaved,
-    PersonalDataErased,
-    ProbeFailed,
-    SilenceSaved,
-    StoredTextRedacted,
     StoreEvent,
     now_ms,
 )
 from ttamond.store import chunks
-from ttamond.store.alerts import expire_alert_state, write_alert_state
-from ttamond.store.errors import expire_errors, record_error, set_group_state
+from ttamond.store.alerts import expire_alert_state
+from ttamond.store.errors import expire_errors
+from ttamond.store.events import write_event
 from ttamond.store.personal import (
-    erase,
     expire_engagement,
-    redact,
-    write_audit,
-    write_engagement,
 )
 from ttamond.store.schema import migrate
 
@@ -230,88 +205,11 @@ class Database:
                             series_id = self._series_id(conn, point.name, point.labels,
                                                         point.kind, point.unit, new_series)
                             rows.append((series_id, point.timestamp_ms or ts, point.value))
-                    case ProbeFailed(source=source, timestamp_ms=ts, error=error):
-                        self._event(conn, ts, "probe_failed", source, error)
-                        events += 1
-                    case ActorStateChanged():
-                        detail = {"state": message.state, "restarts": message.restarts,
-                                  "error": message.error}
-                        self._event(conn, message.timestamp_ms, "actor_state", message.actor,
-                                    json.dumps(detail))
-                        events += 1
-                    case StoreEvent(kind=kind, timestamp_ms=ts, detail=detail, source=source):
-                        self._event(conn, ts, kind, source, detail)
-                        events += 1
-                    case ErrorRecorded():
-                        record_error(conn, message, keep_events=self.error_events_per_group)
-                        events += 1
-                    case ErrorGroupStateSet():
-                        set_group_state(conn, message)
-                        events += 1
-                    case CriticalErrorRaised():
-                        self._event(conn, message.timestamp_ms, "critical_error",
-                                    message.component, _json.encode(message).decode())
-                        events += 1
-                    case AIInvocationRecorded(invocation=ai, received_ms=received):
-                        conn.execute(
-                            "INSERT INTO ai_invocations (ts, component, environment, model,"
-                            " operation, duration_s, tokens_in, tokens_out, energy_joules,"
-                            " gpu_utilization, success) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (ai.timestamp_ms or received, ai.component, ai.environment, ai.model,
-                             ai.operation, ai.inference_time_ms / 1000, ai.tokens_in,
-                             ai.tokens_out, ai.energy_joules, ai.gpu_utilization,
-                             int(ai.success)),
-                        )
-                        events += 1
-                    case CarbonSessionEnded():
-                        conn.execute(
-                            "INSERT OR REPLACE INTO carbon_sessions VALUES"
-                            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (message.session_id, message.operation, message.component,
-                             message.model, message.pid, message.started_ms,
-                             message.stopped_ms, message.state, message.energy_kwh,
-                             message.emissions_kg, message.method),
-                        )
-                        events += 1
-                    case (AlertSaved() | AlertForgotten() | SilenceSaved()
-                          | NotificationGroupSaved() | NotificationGroupForgotten()
-                          | AlertCountersSaved() | DeliveryAttempted() | Notification()):
-                        write_alert_state(conn, message)
-                        events += 1
-                    case ErrorGroupChanged():
-                        self._event(conn, message.timestamp_ms, message.change,
-                                    message.component, _json.encode(message).decode())
-                        events += 1
-                    case EngagementRecorded():
-                        write_engagement(conn, message)
-                        events += 1
-                    case AuditRecorded():
-                        write_audit(conn, message)
-                        events += 1
-                    case PersonalDataErased():
-                        # Deleted content is overwritten (the pages in the file and the
-                        # WAL frames this commit writes); the WAL is emptied after it.
-                        conn.execute("PRAGMA secure_delete = ON")
-                        erased = True
-                        counts = erase(conn, message)
-                        log.warning("personal data erased (%s): %s", message.scope, counts)
-                        events += 1
-                    case StoredTextRedacted():
-                        conn.execute("PRAGMA secure_delete = ON")
-                        erased = True
-                        redact(conn, message)
-                        events += 1
-                    case ChannelHealthChanged():
-                        self._event(conn, message.timestamp_ms, "channel_health",
-                                    message.channel, _json.encode(message).decode())
-                        events += 1
-                    case ComponentEvent():
-                        detail = {"environment": message.environment, **message.detail}
-                        self._event(conn, message.timestamp_ms, message.kind, message.component,
-                                    _json.encode(detail).decode())
-                        events += 1
                     case _:
-                        raise TypeError(f"the store cannot write {type(message).__name__}")
+                        erased = write_event(conn, message,
+                                             keep_error_events=self.error_events_per_group
+                                             ) or erased
+                        events += 1
             conn.executemany("INSERT INTO samples VALUES (?, ?, ?)", rows)
             _upsert_rollups(conn, rows)
             points = len(rows)
@@ -324,12 +222,12 @@ class Database:
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            # A failed erasure may have turned it on before failing.
+            conn.execute("PRAGMA secure_delete = OFF")
             raise
-        finally:
-            if erased:
-                conn.execute("PRAGMA secure_delete = OFF")
         self._series.update(new_series)
         if erased:
+            conn.execute("PRAGMA secure_delete = OFF")
             self.empty_wal()
         return True
 
