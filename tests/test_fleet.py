@@ -94,13 +94,15 @@ class Prometheus:
                 stdout=log, stderr=subprocess.STDOUT, cwd=folder)
 
     def query(self, promql: str) -> dict[str, Any]:
-        """The API's answer, or {} while Prometheus is not listening yet."""
+        """The API's answer, or {} while Prometheus is not ready yet."""
         if self.process.poll() is not None:
             raise AssertionError(f"prometheus exited:\n{self.log.read_text()[-2000:]}")
         try:
             answer = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5)
         except httpx.TransportError:
             return {}
+        if answer.status_code == 503:
+            return {}  # listening, but the TSDB is still opening ("Service Unavailable")
         reply: dict[str, Any] = answer.json()
         return reply
 
