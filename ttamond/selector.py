@@ -11,6 +11,9 @@ _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _MATCHER = re.compile(
     r'\s*(?P<label>[a-zA-Z_][a-zA-Z0-9_]*)\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*'
 )
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_ESCAPES = {"n": "\n", "t": "\t"}
+"""Backslash escapes in quoted values, as in Prometheus: \\" \\\\ \\n \\t."""
 _SELECTOR = re.compile(rf"^\s*(?P<name>{_NAME})?\s*(?:\{{(?P<body>.*)\}})?\s*$", re.DOTALL)
 
 
@@ -65,7 +68,7 @@ def parse_selector(text: str) -> Selector:
                 raise SelectorError(
                     f"bad selector {text!r}: cannot read a label matcher at {body[position:]!r}"
                 )
-            value = matcher["value"].encode().decode("unicode_escape")
+            value = _ESCAPE.sub(lambda e: _ESCAPES.get(e[1], e[1]), matcher["value"])
             if matcher["op"] in ("=~", "!~"):
                 try:
                     re.compile(value)
@@ -79,6 +82,8 @@ def parse_selector(text: str) -> Selector:
                         f"bad selector {text!r}: expected ',' at {body[position:]!r}"
                     )
                 position += 1
+                if not body[position:].strip():
+                    break  # a trailing comma
     if name is None and not matchers:
         raise SelectorError(f"bad selector {text!r}: give a metric name or a label matcher")
     return Selector(name=name, matchers=tuple(matchers))

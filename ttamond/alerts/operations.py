@@ -8,7 +8,7 @@ import msgspec
 from ttamond.alerts.escalator import MANUAL_RULE, Escalator, Raised
 from ttamond.alerts.lifecycle import AlertRecord, fingerprint
 from ttamond.alerts.routing import reached_level
-from ttamond.alerts.silences import Silence, new_silence
+from ttamond.alerts.silences import MAX_AUTHOR, MAX_COMMENT, Silence, is_blank, new_silence
 from ttamond.messages import AlertSaved, Message, SilenceSaved
 
 MIN_PREFIX = 4
@@ -52,8 +52,11 @@ def acknowledge(escalator: Escalator, ref: str, *, by: str, comment: str,
     if record.state != "firing":
         raise OperationError("conflict", f"alert {record.fingerprint} is {record.state},"
                              " not firing: nothing to acknowledge")
-    if not by.strip():
-        raise OperationError("bad_request", "say who acknowledges (--by)")
+    if is_blank(by) or len(by) > MAX_AUTHOR:
+        raise OperationError("bad_request", f"say who acknowledges (--by, at most {MAX_AUTHOR}"
+                             " characters)")
+    if len(comment) > MAX_COMMENT:
+        raise OperationError("bad_request", f"comment longer than {MAX_COMMENT} characters")
     record.acked_by, record.acked_ms, record.ack_comment = by.strip(), now_ms, comment
     record.updated_ms = now_ms
     return record, [AlertSaved(record=_copy(record), transition="acknowledged",

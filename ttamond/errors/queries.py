@@ -7,6 +7,7 @@ and runs on a worker thread.
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 from typing import Any
 
@@ -139,11 +140,13 @@ def find_group(conn: sqlite3.Connection, reference: str) -> GroupSummary:
 
     Raises GroupNotFound, naming the reference, when none or several match.
     """
-    if reference.isdigit():
+    # Ids: ASCII digits few enough for SQLite's integers. Prefixes compare exactly
+    # (LIKE would read % and _ in a reference as wildcards).
+    if re.fullmatch(r"[0-9]{1,18}", reference):
         rows = conn.execute(f"{_SUMMARY} WHERE g.id = ?", (int(reference),)).fetchall()
     elif len(reference) >= 6:
-        rows = conn.execute(f"{_SUMMARY} WHERE g.fingerprint LIKE ? || '%' LIMIT 2",
-                            (reference.lower(),)).fetchall()
+        rows = conn.execute(f"{_SUMMARY} WHERE substr(g.fingerprint, 1, ?) = ? LIMIT 2",
+                            (len(reference), reference.lower())).fetchall()
     else:
         raise GroupNotFound(f"{reference!r}: give a group id or at least 6 characters of a"
                             " fingerprint")
