@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     add_privacy_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_errors_commands(commands, common=_config_option, duration=_duration, ask=_ask)
     add_carbon_commands(commands, common=_config_option, duration=_duration, ask=_ask)
+    from ttamond.report.cli import add_report_commands
+
+    add_report_commands(commands, common=_config_option, duration=_duration)
     add_service_commands(commands)
 
     health = commands.add_parser("health", help="components, checks and predictions")

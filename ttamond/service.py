@@ -7,23 +7,27 @@ naming what will provide them, never a silent success.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import trio
 
 from ttamond.control import CommandError, Handler, RawHandler, raw_args
 from ttamond.ingest.decode import BatchRefused, decode_request
 from ttamond.messages import now_ms
 from ttamond.receipts import NotStored
+from ttamond.store.queries import QueryError, retention_of
 
 if TYPE_CHECKING:
     from ttamond.daemon import Daemon
 
 NOT_BUILT: dict[str, str] = {
     "configure_monitoring": "runtime configuration (edit ttamond.toml and reload with SIGHUP)",
-    "get_performance_summary": "the report generator",
 }
+DEFAULT_SUMMARY_MS = 86_400_000
+"""`get_performance_summary` without `since` or `since_ms` covers the last day."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -92,6 +96,33 @@ def service_handlers(daemon: Daemon) -> dict[str, Handler | RawHandler]:
         await one("metrics", {**args, "samples": samples})
         return {"accepted": len(samples)}
 
+    async def get_performance_summary(args: dict[str, Any]) -> Any:
+        from ttamond.report.performance import performance_summary
+        from ttamond.report.window import Window
+
+        now = now_ms()
+        until = _milliseconds(args, "until_ms", now)
+        if "since" in args:
+            seconds = args["since"]
+            if (not isinstance(seconds, int | float) or isinstance(seconds, bool)
+                    or seconds <= 0):
+                raise CommandError("bad_request", "'since' must be a number of seconds over 0")
+            since = until - int(seconds * 1000)
+        else:
+            since = _milliseconds(args, "since_ms", until - DEFAULT_SUMMARY_MS)
+        if since >= until:
+            raise CommandError("bad_request", "'since_ms' must be before 'until_ms'")
+        window = Window(since_ms=since, until_ms=until, now_ms=now,
+                        retention=retention_of(daemon.config.store))
+        database = daemon.paths.database
+        try:
+            summary = await trio.to_thread.run_sync(performance_summary, database, window)
+        except QueryError as exc:
+            raise CommandError("bad_request", str(exc)) from None
+        except sqlite3.Error as exc:
+            raise CommandError("unavailable", f"cannot read {database}: {exc}") from None
+        return msgspec.to_builtins(summary)
+
     handlers: dict[str, Handler | RawHandler] = {
         "ingest": ingest,
         "start_monitoring": start_monitoring,
@@ -104,9 +135,19 @@ def service_handlers(daemon: Daemon) -> dict[str, Handler | RawHandler]:
         "collect_network_metrics": reporting("network"),
         "track_error": reporting("error"),
         "track_engagement_event": reporting("engagement"),
+        "get_performance_summary": get_performance_summary,
     }
     handlers.update((name, _not_built(name, owner)) for name, owner in NOT_BUILT.items())
     return handlers
+
+
+def _milliseconds(args: dict[str, Any], key: str, default: int) -> int:
+    value = args.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CommandError("bad_request", f"{key!r} must be Unix time in milliseconds")
+    return value
 
 
 def _not_built(name: str, owner: str) -> Handler:
