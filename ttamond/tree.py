@@ -23,7 +23,6 @@ from ttamond.alerts.wiring import Alerting
 from ttamond.bus import Overflow, Subscription
 from ttamond.collectors import CollectorPlan, collector_plans
 from ttamond.config import Config, IngestConfig
-from ttamond.engagement.report import engagement_handlers
 from ttamond.health.components import inhibited
 from ttamond.messages import (
     ActorStateChanged,
@@ -40,6 +39,7 @@ from ttamond.messages import (
 from ttamond.overview import heartbeat_states
 from ttamond.probes.base import ProbeError
 from ttamond.receipts import Ingested
+from ttamond.store.queries import retention_of
 from ttamond.supervisor import ChildSpec
 from ttamond.systemd import inherited_sockets, pick_socket
 
@@ -228,14 +228,20 @@ class ActorTree:
             from ttamond.actors.web import WebActor
             from ttamond.web.app import create_app
 
-            app = create_app(latest=self.latest_values, status=self.daemon.status,
-                             ready=lambda: self.daemon.state == "running",
-                             ingest=self.daemon.ingestor.ingest,
+            daemon = self.daemon
+            stats = daemon.store_stats
+            handlers = {name: handler for name, handler in daemon.handlers().items()
+                        if not getattr(handler, "raw_args", False)}
+            app = create_app(latest=self.latest_values, status=daemon.status,
+                             ready=lambda: daemon.state == "running",
+                             ingest=daemon.ingestor.ingest,
                              max_body_bytes=config.ingest.max_body_bytes,
                              token=ingest_token(config.ingest),
-                             commands={**self.daemon.alerting.handlers(),
-                                       **engagement_handlers(self.daemon.paths.database,
-                                                             lambda: self.daemon.config.privacy)})
+                             commands=handlers,  # type: ignore[arg-type]
+                             database=daemon.paths.database,
+                             retention=retention_of(config.store),
+                             generation=lambda: (stats.batches_committed, stats.events_committed),
+                             loop_lag=self._loop_lag)
             actor = WebActor(config.web.bind, app)
             self.web = actor
             await actor.run(task_status=task_status)
@@ -296,6 +302,11 @@ class ActorTree:
     def latest_by_prefix(self, prefix: str) -> list[LatestValue]:
         """The newest values of series whose name starts with `prefix`."""
         return self.latest.query(prefix) if self.latest is not None else []
+
+    def _loop_lag(self) -> float:
+        for value in self.latest.query("ttamond_loop_lag_seconds") if self.latest else []:
+            return value.value
+        return 0.0
 
     def latest_values(self) -> list[LatestValue]:
         """The newest value of every series (for /metrics)."""

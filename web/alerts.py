@@ -62,7 +62,15 @@ class AlertsWeb:
 
     async def api_list(self, request: Request) -> Response:
         """GET: alerts (`?state=pending|firing|resolved|all`), silences, fatigue."""
-        return await self._call("alerts_list", {"state": request.query_params.get("state")})
+        unknown = sorted(set(request.query_params) - {"state"})
+        if unknown:
+            return self.error_response(400, "bad_request", f"unknown query parameter"
+                                       f" {unknown[0]!r} (allowed: state)")
+        state = request.query_params.get("state")
+        if state is not None and state not in ("pending", "firing", "resolved", "all"):
+            return self.error_response(400, "bad_request", "state must be one of pending,"
+                                       " firing, resolved or all")
+        return await self._call("alerts_list", {"state": state})
 
     def api_action(self, command: str) -> Callable[[Request], Awaitable[Response]]:
         """A write: loopback or the bearer token; a JSON object body (may be empty)."""
@@ -132,7 +140,7 @@ class AlertsWeb:
         try:
             reply = await self.commands["alerts_list"]({})
         except CommandError as exc:
-            return f'<h2 id="alerts">Alerts</h2>\n<p>{html.escape(str(exc))}</p>'
+            return f"<p>{html.escape(str(exc))}</p>"
         return render_section(reply, self.csrf)
 
 
@@ -179,6 +187,6 @@ def render_section(reply: dict[str, Any], csrf: str) -> str:
         "<button>Expire</button></form></li>" for s in reply["silences"])
     counters = reply["fatigue"]["counters"]
     figures = ", ".join(f"{e(k.replace('_', ' '))}: {int(v)}" for k, v in counters.items())
-    return (f'<h2 id="alerts">Alerts</h2>\n{table}\n<h3>Silences</h3>\n'
+    return (f"{table}\n<h3>Silences</h3>\n"
             f"<ul>{silences or '<li>none</li>'}</ul>\n<h3>Notifications</h3>\n"
             f"<p>{figures}; flapping alerts: {len(reply['fatigue']['flapping'])}</p>")

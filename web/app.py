@@ -1,9 +1,9 @@
-"""The Starlette application: /metrics, health and readiness probes, the JSON status API."""
+"""The Starlette application: the status page, the JSON API and its OpenAPI document,
+/metrics, and the liveness and readiness probes."""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +11,20 @@ import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ttamond import __version__
 from ttamond.actors.latest import LatestValue
-from ttamond.control import CommandError
+from ttamond.store.queries import Retention
 from ttamond.web.alerts import AlertsWeb, Command
-from ttamond.web.engagement import render_section as engagement_section
+from ttamond.web.api import Api
+from ttamond.web.dashboard import Dashboard, Sources
 from ttamond.web.ingest import IngestFunction, ingest_endpoint
 from ttamond.web.metrics import CONTENT_TYPE, LatestCollector
+from ttamond.web.openapi import document
+from ttamond.web.pages import Pages
 
 JSON = "application/json"
 
@@ -57,7 +61,11 @@ def create_app(
     max_body_bytes: int = 4 * 1024 * 1024,
     token: str = "",
     commands: Mapping[str, Command] | None = None,
-) -> Starlette:
+    database: Path | None = None,
+    retention: Retention | None = None,
+    generation: Callable[[], Hashable] | None = None,
+    loop_lag: Callable[[], float] | None = None,
+) -> ASGIApp:
     """The web application over the daemon's live state.
 
     `latest` gives the newest value of every series (for /metrics), `status` what
@@ -66,12 +74,21 @@ def create_app(
     per request, on the event loop, so it must be quick and must not block.
     `ingest`, when given, serves POST /api/v1/ingest (loopback freely, other
     addresses with the bearer `token`). `commands`, the control handlers, serve the
-    alerts API and the page's alerts section when the escalator's are among them.
+    status page's panels and the JSON API; `database` and `retention` its charts and
+    series queries. `generation` changes whenever new data lands (it invalidates the
+    page's cache); `loop_lag` says how busy the daemon is (panels refresh less often).
     """
+    commands = commands or {}
+    dashboard = Dashboard(Sources(commands=commands, status=status, latest=latest,
+                                  database=database, retention=retention,
+                                  generation=generation, loop_lag=loop_lag))
     alerts = (AlertsWeb(commands, token=token, json_response=json_response,
                         error_response=error_response)
-              if commands is not None and "alerts_list" in commands else None)
+              if "alerts_list" in commands else None)
+    if alerts is not None:
+        dashboard.alerts_section = alerts.section
     collector = LatestCollector(latest, version=version)
+    openapi = _encoder.encode(document(version))
 
     async def metrics(request: Request) -> Response:
         return Response(collector.render(), media_type=CONTENT_TYPE)
@@ -85,18 +102,8 @@ def create_app(
         state = status().get("state", "unknown")
         return PlainTextResponse(f"not ready: ttamond is {state}\n", status_code=503)
 
-    async def api_status(request: Request) -> Response:
-        return json_response(status())
-
-    async def index(request: Request) -> Response:
-        section = await alerts.section() if alerts is not None else ""
-        if commands is not None and "engagement_report" in commands:
-            try:
-                section += "\n" + engagement_section(await commands["engagement_report"]({}))
-            except CommandError as exc:
-                section += f"\n<h2>Engagement</h2><p>{html.escape(str(exc))}</p>"
-        return HTMLResponse(_INDEX.format(version=html.escape(version), alerts=section,
-                                          carbon=_carbon_section(status().get("carbon"))))
+    async def openapi_json(request: Request) -> Response:
+        return Response(openapi, media_type=JSON)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         if not isinstance(exc, HTTPException):
@@ -111,54 +118,37 @@ def create_app(
         return error_response(exc.status_code, "http_error", str(exc.detail), exc.headers)
 
     routes = [
-        Route("/", index),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/api/v1/status", api_status),
+        Route("/api/v1/openapi.json", openapi_json),
     ]
+    routes += Api(dashboard, token=token, json_response=json_response,
+                  error_response=error_response).routes()
     if ingest is not None:
         endpoint = ingest_endpoint(ingest, max_body_bytes=max_body_bytes, token=token,
                                    json_response=json_response, error_response=error_response)
         routes.append(Route("/api/v1/ingest", endpoint, methods=["POST"]))
     if alerts is not None:
         routes += alerts.routes()
-    return Starlette(
-        routes=routes,
-        exception_handlers={HTTPException: http_error},
-    )
+    routes += Pages(dashboard, version=version, error_response=error_response).routes()
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return _InvalidateOnWrite(app, dashboard)
 
 
-_INDEX = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>ttamond</title></head>
-<body>
-<h1>ttamond {version}</h1>
-<p>The status page is coming. Meanwhile:</p>
-<ul>
-<li><a href="/api/v1/status">/api/v1/status</a>: the daemon's status as JSON</li>
-<li><a href="/metrics">/metrics</a>: every series for Prometheus</li>
-<li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a></li>
-</ul>
-{alerts}
-{carbon}
-</body>
-</html>
-"""
+class _InvalidateOnWrite:
+    """Drops the page's cache after any write (an acknowledgement, a silence), so the
+    next render shows it without waiting for new data."""
+
+    def __init__(self, app: ASGIApp, dashboard: Dashboard) -> None:
+        self.app = app
+        self.dashboard = dashboard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
+                self.dashboard.cache.invalidate()
 
 
-def _carbon_section(carbon: dict[str, Any] | None) -> str:
-    """The carbon figures so far, saying how they were obtained and when they are
-    estimates; a line saying tracking is off otherwise."""
-    if carbon is None:
-        return "<h2>Carbon</h2>\n<p>Carbon tracking is off (<code>[carbon] enabled</code>).</p>"
-    if not carbon["tracking"]:
-        why = html.escape(carbon.get("error") or "CodeCarbon is starting")
-        return f"<h2>Carbon</h2>\n<p>Not tracking yet: {why}.</p>"
-    estimated = " <strong>(estimated)</strong>" if carbon["estimated"] else ""
-    return (
-        "<h2>Carbon</h2>\n"
-        f"<p>{carbon['energy_kwh'] * 1000:.2f} Wh and {carbon['emissions_kg'] * 1000:.2f} g"
-        f" CO2e since the tracker started{estimated}; {carbon['open_sessions']} operations"
-        f" tracked now.</p>\n<p>How: {html.escape(carbon['method'])}.</p>"
-    )

@@ -38,7 +38,7 @@ async def test_list_ack_silence_and_unsilence_over_http() -> None:
         listed = (await client.get("/api/v1/alerts")).json()
         (alert,) = listed["alerts"]
         assert alert["state"] == "firing"
-        page = (await client.get("/")).text
+        page = (await client.get("/panels/alerts")).text
         assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>x" not in page
         csrf = re.search(r'name="csrf" value="([^"]+)"', page)
         assert csrf is not None

@@ -186,7 +186,7 @@ async def test_unknown_paths_and_methods_are_json_errors() -> None:
             httpx.AsyncClient(base_url=base_url(actor)) as client:
         missing = await client.get("/api/v1/nothing")
         wrong = await client.post("/metrics")
-        page = await client.get("/")
+        page = await client.get("/?inline=1")
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/json"
     assert missing.json() == {"error": {"code": "not_found",
@@ -196,7 +196,7 @@ async def test_unknown_paths_and_methods_are_json_errors() -> None:
     assert "GET" in wrong.headers["allow"]
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
-    assert "status page is coming" in page.text
+    assert 'data-panel="/panels/host"' in page.text
     assert "Carbon tracking is off" in page.text
 
 

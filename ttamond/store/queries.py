@@ -120,6 +120,15 @@ class Reader:
         return QueryResult(tier=tier, step_ms=step_ms, aggregate=aggregate, start_ms=start_ms,
                            end_ms=end_ms, series=results)
 
+    def series_list(self, selector: Selector, *, limit: int) -> list[dict[str, Any]]:
+        """The stored series the selector matches (name, labels, kind, unit), by name."""
+        found = []
+        for _, name, labels, kind, unit in self._series(selector):
+            found.append({"name": name, "labels": labels, "kind": kind, "unit": unit})
+            if len(found) >= limit:
+                break
+        return found
+
     def _series(self, selector: Selector) -> Iterator[tuple[int, str, dict[str, str], str, str]]:
         if selector.name is not None:
             rows = self._conn.execute(
