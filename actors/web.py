@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 from functools import partial
+from pathlib import Path
 from typing import cast
 
 import trio
@@ -54,8 +56,10 @@ class WebActor:
         *,
         access_log: bool = False,
         graceful_timeout: float = 2.0,
+        unix_socket: Path | None = None,
     ) -> None:
         self.bind = bind
+        self.unix_socket = unix_socket
         self.host, self.requested_port = parse_bind(bind)
         self.app = app
         self.access_log = access_log
@@ -68,8 +72,14 @@ class WebActor:
         sock = await self._listen()
         port = int(sock.getsockname()[1])
         # Bound here for a clean error and the port up front; hypercorn adopts the
-        # descriptor through fd:// and trio closes it when serving ends.
+        # descriptors through fd:// and trio closes them when serving ends.
         config = self._config(sock.detach())
+        if self.unix_socket is not None:
+            try:
+                config.bind.append(f"fd://{_listen_unix(self.unix_socket).detach()}")
+            except OSError:
+                os.close(int(config.bind[0].removeprefix("fd://")))
+                raise
         # hypercorn types scopes as TypedDicts, Starlette as plain mappings: the same
         # ASGI callable, two spellings.
         app = cast(Framework, self.app)
@@ -83,10 +93,13 @@ class WebActor:
                         partial(serve, app, config, shutdown_trigger=self._shutdown.wait)
                     )
                 self.port = port
-                log.info("web: serving on http://%s", _join(self.host, port))
+                log.info("web: serving on http://%s%s", _join(self.host, port),
+                         f" and {self.unix_socket}" if self.unix_socket else "")
                 task_status.started()
         finally:
             self.port = None
+            if self.unix_socket is not None:
+                self.unix_socket.unlink(missing_ok=True)
 
     def shutdown(self) -> None:
         """Stop accepting connections and finish requests in flight; `run` then returns."""
@@ -126,6 +139,22 @@ class WebActor:
         server_log.setLevel(logging.WARNING)
         config.errorlog = server_log
         return config
+
+
+def _listen_unix(path: Path) -> socket.socket:
+    """A listening Unix socket at `path` (mode 0660: the owner and its group), replacing
+    a stale socket file but nothing else. Raises OSError naming the path."""
+    if path.is_socket():
+        path.unlink()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        path.chmod(0o660)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"web: cannot listen on {path}: {exc.strerror}") from exc
+    return sock
 
 
 def _join(host: str, port: int) -> str:

@@ -167,6 +167,9 @@ class WebConfig(_Section, frozen=True):
     enabled: bool = True
     bind: str = "127.0.0.1:9471"
     """host:port ([v6]:port); loopback by default. Prometheus scrapes /metrics here."""
+    unix_socket: str = ""
+    """Also serve on this Unix socket (mode 0660), e.g. "web.sock" (a relative path is
+    inside the runtime directory) for a reverse proxy; empty: TCP only."""
 
     def __post_init__(self) -> None:
         host, _, port = self.bind.rpartition(":")

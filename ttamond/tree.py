@@ -242,7 +242,9 @@ class ActorTree:
                              retention=retention_of(config.store),
                              generation=lambda: (stats.batches_committed, stats.events_committed),
                              loop_lag=self._loop_lag)
-            actor = WebActor(config.web.bind, app)
+            unix = (daemon.paths.runtime_dir / config.web.unix_socket
+                    if config.web.unix_socket else None)
+            actor = WebActor(config.web.bind, app, unix_socket=unix)
             self.web = actor
             await actor.run(task_status=task_status)
 

@@ -22,6 +22,7 @@ from ttamond.web.ingest import ErrorResponse, check_access
 Command = Callable[[dict[str, Any]], Awaitable[Any]]
 JsonResponse = Callable[[Any, int], Response]
 MAX_BODY = 64 * 1024
+MAX_SILENCES_SHOWN = 20
 STATUS_OF = {"bad_request": 400, "not_found": 404, "ambiguous": 409, "conflict": 409,
              "not_available": 503, "not_stored": 503}
 
@@ -179,12 +180,16 @@ def render_section(reply: dict[str, Any], csrf: str) -> str:
     table = ("<table><tr><th>Priority</th><th>State</th><th>Alert</th><th>Summary</th>"
              "<th>Since</th><th>Notes</th><th></th></tr>" + "".join(rows) + "</table>"
              if rows else "<p>No alerts pending or firing.</p>")
+    live = [s for s in reply["silences"] if s["state"] != "expired"]
     silences = "".join(
-        f"<li>{e(s['matchers'])} until {_when(s['ends_ms'])} ({e(s['author'])}:"
-        f" {e(s['comment'])}) <form method=\"post\" action=\"/alerts/action\">{token}"
+        f"<li>{e(s['matchers'])} until {_when(s['ends_ms'])} ({e(s['author'][:80])}:"
+        f" {e(s['comment'][:200])}) <form method=\"post\" action=\"/alerts/action\">{token}"
         '<input type="hidden" name="action" value="unsilence">'
         f'<input type="hidden" name="silence" value="{e(s["id"])}">'
-        "<button>Expire</button></form></li>" for s in reply["silences"])
+        "<button>Expire</button></form></li>" for s in live[:MAX_SILENCES_SHOWN])
+    if len(live) > MAX_SILENCES_SHOWN:
+        silences += (f"<li>and {len(live) - MAX_SILENCES_SHOWN} more"
+                     ' (<a href="/api/v1/alerts">all of them</a>)</li>')
     counters = reply["fatigue"]["counters"]
     figures = ", ".join(f"{e(k.replace('_', ' '))}: {int(v)}" for k, v in counters.items())
     return (f"{table}\n<h3>Silences</h3>\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class Dashboard:
         self.sources = sources
         self.cache: DashboardCache[Any] = DashboardCache(
             sources.generation or (lambda: now_ms() // 5000))
+        self._cpu = CpuShare()
         self.alerts_section: Callable[[], Awaitable[str]] | None = None
         """The alerts section with its forms, when the escalator runs."""
 
@@ -150,13 +152,32 @@ class Dashboard:
 
     def refresh_seconds(self, *, firing: bool) -> int:
         """How long a panel waits before reloading itself: sooner while an alert fires,
-        later while the daemon is busy (its event loop lags)."""
+        later while the daemon is busy (its event loop lags, or it spends most of a
+        core)."""
         lag = self.sources.loop_lag() if self.sources.loop_lag is not None else 0.0
-        if lag > 0.25:
+        cpu = self._cpu.share()
+        if lag > 0.25 or cpu > 0.8:
             return 60
-        if lag > 0.05:
+        if lag > 0.05 or cpu > 0.5:
             return 30
         return 5 if firing else 15
+
+
+class CpuShare:
+    """The share of one core this process used, over at least the last few seconds."""
+
+    def __init__(self, *, every: float = 5.0) -> None:
+        self.every = every
+        self._since = (time.monotonic(), time.process_time())
+        self._share = 0.0
+
+    def share(self) -> float:
+        """The latest share (0.0 to the number of cores), remeasured every `every` s."""
+        wall, cpu = time.monotonic(), time.process_time()
+        if wall - self._since[0] >= self.every:
+            self._share = (cpu - self._since[1]) / (wall - self._since[0])
+            self._since = (wall, cpu)
+        return self._share
 
 
 def per_second(points: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:

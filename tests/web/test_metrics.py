@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import shutil
 import socket
+import stat
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -259,3 +261,21 @@ async def test_shutdown_stops_gracefully_and_run_returns() -> None:
                 assert (await client.get(f"{base_url(actor)}/healthz")).status_code == 200
             actor.shutdown()
     assert actor.port is None
+
+
+async def test_also_serves_on_a_unix_socket_and_removes_it_after(tmp_path: Path) -> None:
+    path = tmp_path / "web.sock"
+    path.touch()  # not a socket: must not be replaced silently
+    actor = WebActor("127.0.0.1:0", create_app(latest=list, status=dict, ready=lambda: True),
+                     unix_socket=path)
+    with pytest.raises(OSError, match=r"web: cannot listen on .*web\.sock"):
+        await actor.run()
+    path.unlink()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o660
+        transport = httpx.AsyncHTTPTransport(uds=str(path))
+        async with httpx.AsyncClient(transport=transport, base_url="http://ttamond") as client:
+            assert (await client.get("/healthz")).text == "ok\n"
+        nursery.cancel_scope.cancel()
+    assert not path.exists()
