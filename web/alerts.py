@@ -10,7 +10,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -96,7 +96,8 @@ class AlertsWeb:
         return endpoint
 
     async def form_action(self, request: Request) -> Response:
-        """The page's buttons: acknowledge, silence, unsilence; back to the page."""
+        """The page's buttons: acknowledge, silence, unsilence, resolve an error group;
+        back to the page."""
         refused = check_access(request, self.token, self.error_response, what="writes")
         if refused is not None:
             return refused
@@ -128,11 +129,15 @@ class AlertsWeb:
                 "author": text("author", "web"), "comment": text("comment")}
         elif action == "unsilence":
             command, args = "alerts_unsilence", {"silence": text("silence")}
+        elif action == "resolve_error" and "resolve_error" in self.commands:
+            command, args = "resolve_error", {"group": text("group")}
         else:
             return self.error_response(400, "bad_request", f"unknown action {action!r}")
         result = await self._call(command, args)
         if result.status_code != 200:
             return result
+        if command == "resolve_error":
+            return RedirectResponse(f"/errors/{quote(args['group'])}", status_code=303)
         return RedirectResponse("/#alerts", status_code=303)
 
     async def section(self) -> str:

@@ -87,6 +87,7 @@ def create_app(
               if "alerts_list" in commands else None)
     if alerts is not None:
         dashboard.alerts_section = alerts.section
+        dashboard.csrf = alerts.csrf
     collector = LatestCollector(latest, version=version)
     openapi = _encoder.encode(document(version))
 

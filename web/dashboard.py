@@ -73,6 +73,8 @@ class Dashboard:
         self._cpu = CpuShare()
         self.alerts_section: Callable[[], Awaitable[str]] | None = None
         """The alerts section with its forms, when the escalator runs."""
+        self.csrf: str | None = None
+        """The token the page's forms carry (none: the page offers no buttons)."""
 
     async def command(self, name: str, args: dict[str, Any] | None = None) -> Any:
         """A control command's reply. Raises Unavailable when the part is off, and

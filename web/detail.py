@@ -68,11 +68,18 @@ async def error_group(d: Dashboard, params: Params) -> str:
     except (Unavailable, CommandError) as exc:
         return note(str(exc))
     group = found["group"]
-    out = [f"<h3>{e(group['error_type'])}: {e(group['title'])}</h3>",
+    resolve = ""
+    if d.csrf is not None and group["state"] != "resolved":
+        resolve = ('<form method="post" action="/alerts/action">'
+                   f'<input type="hidden" name="csrf" value="{e(d.csrf)}">'
+                   '<input type="hidden" name="action" value="resolve_error">'
+                   f'<input type="hidden" name="group" value="{int(group["id"])}">'
+                   "<button>Resolve</button></form>")
+    out = [f"<h3>{e(group['title'])}</h3>",
            f"<p>{badge(group['state'])} {int(group['count'])} events, first"
            f" {when(group['first_seen_ms'])}, last {when(group['last_seen_ms'])}"
            + (f", resolved in {e(group['resolved_in'])}" if group["resolved_in"] else "")
-           + "</p>"]
+           + f" {resolve}</p>"]
     for event in found["events"]:
         frames = "\n".join(
             f"  {frame.get('filename') or frame.get('module', '?')}:{frame.get('lineno', '?')}"

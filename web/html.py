@@ -10,7 +10,8 @@ from collections.abc import Iterable, Sequence
 LEVEL_CLASS = {"ok": "ok", "healthy": "ok", "running": "ok", "up": "ok", "active": "ok",
                "degraded": "warn", "warn": "warn", "pending": "warn", "backing-off": "warn",
                "silent": "warn", "critical": "crit", "crit": "crit", "firing": "crit",
-               "failed": "crit", "down": "crit"}
+               "failed": "crit", "down": "crit", "resolved": "ok", "unresolved": "warn",
+               "regressed": "crit", "error": "warn"}
 
 
 def e(text: object) -> str:

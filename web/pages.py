@@ -78,7 +78,7 @@ td,th{text-align:left;padding:.25em .5em;border-bottom:1px solid #eef1f4;vertica
 .note,.empty{color:#5f6b76}.crit{color:#c62828;font-weight:600}
 pre{background:#f6f8fa;padding:.6em;overflow:auto;white-space:pre-wrap}figure{margin:0 0 .8em}
 figcaption{font-size:.85em;color:#5f6b76}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:.6em}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:.6em}
 svg.chart{width:100%;height:auto}form{display:inline}
 """
 

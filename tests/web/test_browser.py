@@ -13,6 +13,7 @@ import pytest
 
 from tests.daemon_process import DaemonProcess, until
 from tests.web.live import EVIL, alerts, start_demo
+from ttamond.control import request
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright = pytest.importorskip("playwright.sync_api")
@@ -61,6 +62,10 @@ def test_the_page_renders_charts_escapes_text_and_acknowledges(
             page.wait_for_selector("section#error pre")
             assert EVIL.split("<")[1] in page.locator("section#error pre").inner_text()
             assert page.evaluate("window.hacked") is None and dialogs == []
+            page.locator("section#error button:has-text('Resolve')").click()
+            page.wait_for_selector("section#error .badge.ok")
+            (group,) = request(daemon.socket_path, "errors_list", {})
+            assert group["state"] == "resolved"
 
             # Acknowledging from the page reaches the escalator.
             page.goto(f"{url}/alerts")
