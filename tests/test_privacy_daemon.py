@@ -98,7 +98,7 @@ def test_personal_data_never_reaches_the_disk_and_erasure_is_complete(tmp_path: 
         report = json.loads(daemon.cli("engagement", "report", "--json").stdout)
         assert (report["people"], report["sessions"], report["completion_rate"]) == (7, 7, 1.0)
         assert "player-" not in json.dumps(report)
-        page = httpx.get(status["web"]["url"], timeout=10).text
+        page = httpx.get(f'{status["web"]["url"]}engagement?inline=1', timeout=10).text
         assert "<th>players</th><td>7</td>" in page
         assert "player-" not in page and not re.search(r"p\d+:[0-9a-f]{24}", page)
         patterns = request(daemon.socket_path, "analyze_session_patterns", {})

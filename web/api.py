@@ -9,6 +9,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import msgspec
 import trio
 from starlette.requests import Request
 from starlette.responses import Response
@@ -70,7 +71,10 @@ class Api:
                 if refused is not None:
                     return refused
             try:
-                return self.json_response(await handler(request), 200)
+                found = await handler(request)
+                if isinstance(found, Response):
+                    return found
+                return self.json_response(found, 200)
             except BadRequest as exc:
                 return self.error_response(400, "bad_request", str(exc))
             except CommandError as exc:
@@ -142,16 +146,26 @@ class Api:
             span = min(span, retention.raw_ms)
         elif step:
             step = max(step, -(-span // MAX_POINTS // 1000) * 1000)
-        try:
-            return await self.dashboard.query(selector, span_ms=span, step_ms=step,
-                                              aggregate=aggregate, end_ms=end)
-        except QueryError as exc:
-            if step != 0:
-                raise BadRequest(str(exc)) from None
-        # Too many raw samples in the range: buckets just wide enough instead.
-        return await self.dashboard.query(selector, span_ms=span, aggregate=aggregate,
-                                          step_ms=-(-span // MAX_POINTS // 1000) * 1000,
-                                          end_ms=end)
+
+        async def answer() -> bytes:
+            try:
+                found = await self.dashboard.query(selector, span_ms=span, step_ms=step,
+                                                   aggregate=aggregate, end_ms=end)
+            except QueryError as exc:
+                if step != 0:
+                    raise BadRequest(str(exc)) from None
+                # Too many raw samples in the range: buckets just wide enough instead.
+                found = await self.dashboard.query(
+                    selector, span_ms=span, aggregate=aggregate, end_ms=end,
+                    step_ms=-(-span // MAX_POINTS // 1000) * 1000)
+            return msgspec.json.encode(found)
+
+        if "end_ms" in params:
+            body = await answer()
+        else:  # up to now: the same answer until new data lands
+            body = await self.dashboard.cache.get(("query", selector, span, step, aggregate),
+                                                  answer)
+        return Response(body, media_type="application/json")
 
     async def errors(self, request: Request) -> Any:
         """Error groups, most recently seen first."""

@@ -42,12 +42,19 @@ def parse_range(text: str) -> int:
     return int(number) * _UNITS_MS[unit]
 
 
+STEPS_MS = tuple(n * MINUTE_MS for n in (1, 2, 5, 10, 15, 30)) + tuple(
+    n * HOUR_MS for n in (1, 2, 3, 6, 12, 24))
+
+
 def chart_step(span_ms: int) -> int:
-    """A step that gives about CHART_POINTS points and lines up with a rollup tier."""
-    step = max(MINUTE_MS, span_ms // CHART_POINTS)
-    if step >= HOUR_MS:
-        return step - step % HOUR_MS
-    return step - step % MINUTE_MS
+    """The smallest round step giving at most about CHART_POINTS points. Past half an
+    hour the steps are whole hours, so long charts read the hourly rollups (a 7-day
+    chart: 168 hourly rows per series rather than 10,080 minute rows)."""
+    wanted = span_ms / CHART_POINTS
+    for step in STEPS_MS:
+        if step >= wanted:
+            return step
+    return -(-int(wanted) // (24 * HOUR_MS)) * 24 * HOUR_MS
 
 
 class Sources(msgspec.Struct):
@@ -68,8 +75,7 @@ class Dashboard:
 
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
-        self.cache: DashboardCache[Any] = DashboardCache(
-            sources.generation or (lambda: now_ms() // 5000))
+        self.cache = DashboardCache(sources.generation or (lambda: now_ms() // 5000))
         self._cpu = CpuShare()
         self.alerts_section: Callable[[], Awaitable[str]] | None = None
         """The alerts section with its forms, when the escalator runs."""
@@ -85,9 +91,10 @@ class Dashboard:
         # Handlers answer with structs for the socket's encoder; panels want plain data.
         return msgspec.to_builtins(await handler(dict(args or {})), enc_hook=str)
 
-    async def cached(self, key: Hashable, compute: Callable[[], Awaitable[Any]]) -> Any:
-        """`compute()`'s result, shared until new data arrives."""
-        return await self.cache.get(key, compute)
+    async def cached(self, key: Hashable, render: Callable[[], Awaitable[str]]) -> str:
+        """`render()`'s HTML or SVG, shared until new data arrives."""
+        found = await self.cache.get(key, render)
+        return found if isinstance(found, str) else found.decode()
 
     async def query(self, selector: str, *, span_ms: int, step_ms: int | None = None,
                     aggregate: str = "avg", end_ms: int | None = None) -> QueryResult:
@@ -116,37 +123,26 @@ class Dashboard:
     async def chart(self, selector: str, *, span_ms: int, label_by: Sequence[str] = (),
                     rate: bool = False, limit: int = 8) -> tuple[list[ChartSeries], str, int]:
         """Chart series for `selector` (per-second rates of counters when `rate`), their
-        unit, and the step. Cached per (selector, span, rate)."""
-        async def compute() -> tuple[list[ChartSeries], str, int]:
-            result = await self.query(selector, span_ms=span_ms,
-                                      aggregate="last" if rate else "avg")
-            unit = result.series[0].unit if result.series else ""
-            found = []
-            for series in result.series[:limit]:
-                points = per_second(series.points) if rate else series.points
-                found.append(ChartSeries(label=series_label(series.name, series.labels,
-                                                            label_by), points=points))
-            if rate and unit:
-                unit = f"{unit}/s"
-            return found, unit, result.step_ms
-
-        found: tuple[list[ChartSeries], str, int] = await self.cached(
-            ("chart", selector, span_ms, tuple(label_by), rate, limit), compute)
-        return found
+        unit, and the step. Callers cache what they render from it."""
+        result = await self.query(selector, span_ms=span_ms, aggregate="last" if rate else "avg")
+        unit = result.series[0].unit if result.series else ""
+        found = []
+        for series in result.series[:limit]:
+            points = per_second(series.points) if rate else series.points
+            found.append(ChartSeries(label=series_label(series.name, series.labels, label_by),
+                                     points=points))
+        if rate and unit:
+            unit = f"{unit}/s"
+        return found, unit, result.step_ms
 
     async def sparklines(self, name: str, label: str, *, span_ms: int = 6 * HOUR_MS,
                          ) -> dict[str, list[tuple[int, float]]]:
-        """`name`'s series over the span keyed by the value of `label` (cached)."""
-        async def compute() -> dict[str, list[tuple[int, float]]]:
-            try:
-                result = await self.query(name, span_ms=span_ms, aggregate="max")
-            except (Unavailable, QueryError):
-                return {}
-            return {s.labels.get(label, ""): list(s.points) for s in result.series}
-
-        found: dict[str, list[tuple[int, float]]] = await self.cached(
-            ("sparklines", name, label, span_ms), compute)
-        return found
+        """`name`'s series over the span keyed by the value of `label`."""
+        try:
+            result = await self.query(name, span_ms=span_ms, aggregate="max")
+        except (Unavailable, QueryError):
+            return {}
+        return {s.labels.get(label, ""): list(s.points) for s in result.series}
 
     def latest(self, prefix: str) -> list[LatestValue]:
         """The newest value of each series whose name starts with `prefix`."""

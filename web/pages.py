@@ -24,6 +24,7 @@ from ttamond.web.svg import line_chart
 
 log = logging.getLogger(__name__)
 
+LOADING = '<p class="note">loading…</p>'
 ErrorResponse = Callable[[int, str, str], Response]
 PageSpec = tuple[str, list[tuple[str, str]]]
 """A page's title and its panels as (panel name, query string)."""
@@ -48,7 +49,9 @@ async function load(panel) {
   panel.setAttribute("aria-busy", "false");
   setTimeout(() => load(panel), wait * 1000);
 }
-panels.forEach(load);
+// Panels that came with the page reload later; the others load now.
+panels.forEach(panel => panel.getAttribute("aria-busy") === "true" ? load(panel)
+  : setTimeout(() => load(panel), 15000));
 """
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
 SECURITY_HEADERS = {
@@ -114,31 +117,46 @@ class Pages:
 
     def page(self, spec: Callable[[Mapping[str, str]], PageSpec],
              ) -> Callable[[Request], Awaitable[Response]]:
-        """A page shell: header, then one placeholder per panel that loads itself.
-        With `?inline=1` the panels are rendered into the page (no script needed)."""
+        """A page: header, then its panels. A panel whose render is in the cache comes
+        with the page; the others are placeholders that load themselves, so the page
+        never waits for a panel. With `?inline=1` every panel is rendered into the page
+        (no script needed)."""
 
         async def endpoint(request: Request) -> Response:
             params = {**request.query_params, **request.path_params}
-            title, panels = spec(params)
             inline = request.query_params.get("inline") == "1"
-            sections = []
-            for name, query in panels:
-                heading, _ = PANELS[name]
-                url = f"/panels/{name}{'?' + query if query else ''}"
-                body = (await self._render(name, _parse(query)) if inline
-                        else '<p class="note">loading…</p>')
-                wide = " wide" if name not in ("health", "alerts", "gpus", "containers",
-                                               "carbon", "errors") or len(panels) == 1 else ""
-                sections.append(
-                    f'<section class="panel{wide}" id="{e(name)}" data-panel="{e(url)}"'
-                    f' aria-busy="{"false" if inline else "true"}"><h2>{e(heading)}</h2>'
-                    f'<div class="body">{body}</div></section>')
             path = request.url.path
-            nav = "".join(f'<a href="{href}"{" class=here" if href == path else ""}>{e(text)}'
-                          "</a>" for href, text in NAV)
-            script = "" if inline else f"<script>{_SCRIPT}</script>"
-            document = (
-                '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            document = await self.dashboard.cached(
+                ("page", path, str(request.query_params)),
+                lambda: self._document(path, spec(params), inline=inline))
+            return HTMLResponse(document, headers=SECURITY_HEADERS)
+
+        return endpoint
+
+    async def _document(self, path: str, spec: PageSpec, *, inline: bool) -> str:
+        title, panels = spec
+        sections = []
+        for name, query in panels:
+            heading, _ = PANELS[name]
+            url = f"/panels/{name}{'?' + query if query else ''}"
+            params = _parse(query)
+            body: str | None
+            if inline:
+                body, _ = await self._render_safely(name, params)
+            else:
+                found = self.dashboard.cache.peek(_key(name, params))
+                body = found.decode() if isinstance(found, bytes) else found
+            wide = " wide" if name not in ("health", "alerts", "gpus", "containers",
+                                           "carbon", "errors") or len(panels) == 1 else ""
+            busy = "false" if body is not None else "true"
+            sections.append(
+                f'<section class="panel{wide}" id="{e(name)}" data-panel="{e(url)}"'
+                f' aria-busy="{busy}"><h2>{e(heading)}</h2>'
+                f'<div class="body">{body or LOADING}</div></section>')
+        nav = "".join(f'<a href="{href}"{" class=here" if href == path else ""}>{e(text)}'
+                      "</a>" for href, text in NAV)
+        script = "" if inline else f"<script>{_SCRIPT}</script>"
+        return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
                 '<meta name="viewport" content="width=device-width,initial-scale=1">'
                 f'<link rel="icon" href="data:,"><title>{e(title)} · ttamond</title>'
                 f"<style>{_STYLE}</style></head><body>"
@@ -147,36 +165,32 @@ class Pages:
                 '<noscript><p>Panels load with a script; <a href="?inline=1">this page'
                 " without it</a>.</p></noscript>"
                 f"{script}</body></html>")
-            return HTMLResponse(document, headers=SECURITY_HEADERS)
-
-        return endpoint
 
     async def panel(self, request: Request) -> Response:
         """One panel's fragment, with how long to wait before reloading it."""
         name = request.path_params["panel"]
         if name not in PANELS:
             return self.error_response(404, "not_found", f"no panel {name!r}")
-        try:
-            body = await self._render(name, dict(request.query_params))
-        except Exception as exc:
-            # One broken panel must not take the page with it: say what broke, in the
-            # panel and in the log, and keep serving the others.
-            log.exception("web: panel %s failed", name)
-            return HTMLResponse(f'<p class="crit">This panel failed: {e(type(exc).__name__)}:'
-                                f" {e(exc)} (the daemon's log has the details)</p>",
-                                status_code=500, headers={**SECURITY_HEADERS, "X-Refresh": "30"})
+        body, ok = await self._render_safely(name, dict(request.query_params))
+        if not ok:
+            return HTMLResponse(body, status_code=500,
+                                headers={**SECURITY_HEADERS, "X-Refresh": "30"})
         alerts = self.dashboard.sources.status().get("alerts") or {}
         wait = self.dashboard.refresh_seconds(firing=bool(alerts.get("firing")))
         return HTMLResponse(body, headers={**SECURITY_HEADERS, "X-Refresh": str(wait),
                                            "Cache-Control": "no-store"})
 
-    async def _render(self, name: str, params: Mapping[str, str]) -> str:
+    async def _render_safely(self, name: str, params: Mapping[str, str]) -> tuple[str, bool]:
+        """A panel's HTML through the cache, and whether it rendered. One broken panel
+        must not take the page with it: it says what broke, here and in the log."""
         _, render = PANELS[name]
-        if name == "alerts":
-            return await render(self.dashboard, params)  # its forms carry a fresh token
-        key = ("panel", name, tuple(sorted(params.items())))
-        body: str = await self.dashboard.cached(key, lambda: render(self.dashboard, params))
-        return body
+        try:
+            return await self.dashboard.cached(_key(name, params),
+                                               lambda: render(self.dashboard, params)), True
+        except Exception as exc:
+            log.exception("web: panel %s failed", name)
+            return (f'<p class="crit">This panel failed: {e(type(exc).__name__)}: {e(exc)}'
+                    " (the daemon's log has the details)</p>"), False
 
     async def chart(self, request: Request) -> Response:
         """`/charts/series.svg?selector=...&since=7d[&rate=1][&title=...]`: an SVG line
@@ -190,17 +204,26 @@ class Pages:
         except ValueError as exc:
             return self.error_response(400, "bad_request", str(exc))
         rate = params.get("rate") in ("1", "true")
-        try:
+        title = params.get("title") or selector
+
+        async def render() -> str:
             series, unit, step = await self.dashboard.chart(selector, span_ms=span, rate=rate)
+            now = now_ms()
+            return line_chart(series, unit=unit, start_ms=now - span, end_ms=now, title=title,
+                              step_ms=step)
+
+        try:
+            svg = await self.dashboard.cached(("svg", selector, span, rate, title), render)
         except (QueryError, SelectorError) as exc:
             return self.error_response(400, "bad_request", str(exc))
         except Unavailable as exc:
             return self.error_response(503, "not_available", str(exc))
-        now = now_ms()
-        svg = line_chart(series, unit=unit, start_ms=now - span, end_ms=now,
-                         title=params.get("title") or selector, step_ms=step)
         return Response(svg, media_type="image/svg+xml",
                         headers={"Cache-Control": "no-store", **SECURITY_HEADERS})
+
+
+def _key(panel: str, params: Mapping[str, str]) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    return ("panel", panel, tuple(sorted(params.items())))
 
 
 def _query(**params: str) -> str:

@@ -74,10 +74,10 @@ def test_sessions_status_report_and_loop_lag(short_tmp: Path) -> None:
         assert "method" in human.stdout
         overall = daemon.cli("status")
         assert "carbon    " in overall.stdout and "g CO2e" in overall.stdout
-        page = httpx.get(daemon.status()["web"]["url"], timeout=10)
+        page = httpx.get(f'{daemon.status()["web"]["url"]}carbon?inline=1', timeout=10)
         assert "<h2>Carbon</h2>" in page.text and "How: cpu=" in page.text
         if daemon.status()["carbon"]["estimated"]:
-            assert "(estimated)" in page.text
+            assert '<span class="badge warn">estimated</span>' in page.text
 
         # A session whose client never stops it expires, with a clear state.
         request(daemon.socket_path, "start_carbon_tracking", {"operation": "forgotten"})
