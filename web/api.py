@@ -160,6 +160,7 @@ class Api:
                     step_ms=-(-span // MAX_POINTS // 1000) * 1000)
             return msgspec.json.encode(found)
 
+        body: str | bytes
         if "end_ms" in params:
             body = await answer()
         else:  # up to now: the same answer until new data lands
