@@ -336,7 +336,9 @@ class Daemon:
         if self.tree.web is None or self.tree.web.port is None:
             return None
         host = self.config.web.bind.rpartition(":")[0]
-        return {"url": f"http://{host}:{self.tree.web.port}/"}
+        unix = self.tree.web.unix_socket
+        return {"url": f"http://{host}:{self.tree.web.port}/",
+                "unix_socket": str(unix) if unix is not None else None}
 
     def _summary(self) -> str:
         status = self.status()

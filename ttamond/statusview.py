@@ -70,7 +70,8 @@ def render_status(status: dict[str, Any]) -> str:
         else:
             lines.append(f"carbon    not tracking yet {carbon['error']}".rstrip())
     web = status.get("web")
-    lines.append(f"web       {web['url']} (/metrics, /healthz, /readyz, /api/v1/status)"
+    also = f" and {web['unix_socket']}" if web and web.get("unix_socket") else ""
+    lines.append(f"web       {web['url']}{also} (status page, /api/v1, /metrics)"
                  if web else "web       off")
     lines += ["", "ACTOR                STATE        RESTARTS  SINCE     LAST ERROR"]
     now = time.time() * 1000

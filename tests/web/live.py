@@ -42,8 +42,9 @@ def start_demo(root: Path) -> tuple[DaemonProcess, str]:
     daemon and its web address."""
     workdir = root / "cwd"  # CodeCarbon writes beside itself
     workdir.mkdir()
-    daemon = DaemonProcess(root, config_text=FAST_CONFIG.format(
-        state=root / "state", run=root / "run", interval=0.5) + ALERTING, cwd=workdir)
+    config = FAST_CONFIG.format(state=root / "state", run=root / "run", interval=0.5)
+    config = config.replace('bind = "127.0.0.1:0"', 'bind = "127.0.0.1:0"\nunix_socket = "web.sock"')
+    daemon = DaemonProcess(root, config_text=config + ALERTING, cwd=workdir)
     daemon.start_ready()
     url = daemon.status()["web"]["url"].rstrip("/")
     error = {"type": "error", "component": "narrative", "environment": "dev",

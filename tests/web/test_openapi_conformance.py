@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.web.live import start_demo
@@ -27,6 +28,12 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         assert "Tested: 16" in result.stdout
+        # The same app on the Unix socket, which `ttamond status` names.
+        unix = daemon.status()["web"]["unix_socket"]
+        assert unix == str(daemon.run / "web.sock")
+        assert unix in daemon.cli("status", "--socket", str(daemon.socket_path)).stdout
+        with httpx.Client(transport=httpx.HTTPTransport(uds=unix)) as client:
+            assert client.get("http://ttamond/api/v1/actors").status_code == 200
         assert daemon.process is not None and daemon.process.poll() is None
         assert "Traceback" not in daemon.stderr(), daemon.stderr()[-4000:]
     finally:
