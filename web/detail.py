@@ -137,6 +137,7 @@ async def daemon(d: Dashboard, params: Params) -> str:
               for q in _plain(status["bus"]["subscriptions"])]
     store = _plain(status["store"])
     cache = d.cache.stats
+    lag = d.sources.loop_lag() if d.sources.loop_lag is not None else 0.0
     return (f"<p>{badge(status['state'])} ttamond {e(status['version'])}, pid"
             f" {int(status['pid'])}, up {int(status['uptime_s'])} s</p>"
             + "<h3>Actors</h3>"
@@ -153,8 +154,10 @@ async def daemon(d: Dashboard, params: Params) -> str:
             f" {int(store['write_errors'])}</p>"
             + (note(f"last write error: {store['last_error']}") if store["last_error"] else "")
             + "<h3>Page cache</h3>"
-            + f"<p>{cache.hits} hits, {cache.misses} renders, {cache.waits} shared renders,"
-            f" {cache.entries} entries</p>")
+            + f"<p>{cache.hits} hits, {cache.stale} answered with the previous render while"
+            f" the next was made, {cache.misses} renders, {cache.waits} waits for a first"
+            f" render; {cache.entries} entries, {cache.bytes / 1024:.0f} KiB; event loop lag"
+            f" {lag * 1000:.1f} ms</p>")
 
 
 def _plain(value: Any) -> Any:

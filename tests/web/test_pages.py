@@ -95,10 +95,16 @@ class Platform:
         }
 
     def status(self) -> dict[str, Any]:
+        store = {"mode": "live", "batches_committed": 3, "points_committed": 9,
+                 "spool_bytes": 0, "spool_frames": 0, "spool_dropped_points": 0,
+                 "write_errors": 0, "last_error": ""}
         return {"state": "running", "version": "test", "pid": 1, "uptime_s": 1.0,
-                "actors": [], "store": {}, "carbon": None,
-                "alerts": {"firing": self.firing},
-                "bus": {"subscriptions": []}}
+                "actors": [{"name": EVIL, "state": "failed", "restarts": 3, "critical": False,
+                            "since_ms": now_ms(), "last_error": "boom"}],
+                "store": store, "carbon": None, "alerts": {"firing": self.firing},
+                "bus": {"subscriptions": [{"name": "latest", "policy": "drop_oldest",
+                                           "depth": 16, "capacity": 16, "delivered": 5,
+                                           "dropped": 2}]}}
 
 
 @pytest.fixture
@@ -247,3 +253,14 @@ async def test_every_api_route_is_documented(client: httpx.AsyncClient) -> None:
               if route.path.startswith("/api/v1/")}
     documented = set(served["paths"]) | {"/api/v1/openapi.json", "/api/v1/ingest"}
     assert routes <= documented, routes - documented
+
+
+async def test_the_daemon_page_shows_actors_drops_and_the_cache(
+        client: httpx.AsyncClient, platform: Platform) -> None:
+    platform.lag = 0.012
+    await client.get("/panels/errors")
+    page = (await client.get("/panels/daemon")).text
+    assert "&lt;script&gt;" in page and '<span class="badge crit">failed</span>' in page
+    assert '<span class="crit">2</span>' in page  # drops stand out
+    assert re.search(r"\d+ renders", page)
+    assert "event loop lag 12.0 ms" in page
