@@ -91,6 +91,11 @@ class Dashboard:
         # Handlers answer with structs for the socket's encoder; panels want plain data.
         return msgspec.to_builtins(await handler(dict(args or {})), enc_hook=str)
 
+    def status(self) -> dict[str, Any]:
+        """What `ttamond status` shows, as plain data (its parts are structs)."""
+        found: dict[str, Any] = msgspec.to_builtins(self.sources.status(), enc_hook=str)
+        return found
+
     async def cached(self, key: Hashable, render: Callable[[], Awaitable[str]]) -> str:
         """`render()`'s HTML or SVG, shared until new data arrives."""
         found = await self.cache.get(key, render)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from ttamond.control import CommandError
 from ttamond.messages import now_ms
 from ttamond.store.database import HOUR_MS
@@ -126,16 +124,16 @@ async def engagement(d: Dashboard, params: Params) -> str:
 
 async def daemon(d: Dashboard, params: Params) -> str:
     """The daemon's own health: actors, queues and drops, the store and its spool."""
-    status = d.sources.status()
+    status = d.status()
     now = now_ms()
     actors = [(e(a["name"]), badge(a["state"]), str(int(a["restarts"])),
                "yes" if a["critical"] else "", ago(a["since_ms"], now), e(a["last_error"]))
-              for a in _plain(status["actors"])]
+              for a in status["actors"]]
     queues = [(e(q["name"]), e(q["policy"]), f"{int(q['depth'])}/{int(q['capacity'])}",
                str(int(q["delivered"])),
                f'<span class="{"crit" if q["dropped"] else ""}">{int(q["dropped"])}</span>')
-              for q in _plain(status["bus"]["subscriptions"])]
-    store = _plain(status["store"])
+              for q in status["bus"]["subscriptions"]]
+    store = status["store"]
     cache = d.cache.stats
     lag = d.sources.loop_lag() if d.sources.loop_lag is not None else 0.0
     return (f"<p>{badge(status['state'])} ttamond {e(status['version'])}, pid"
@@ -158,10 +156,6 @@ async def daemon(d: Dashboard, params: Params) -> str:
             f" the next was made, {cache.misses} renders, {cache.waits} waits for a first"
             f" render; {cache.entries} entries, {cache.bytes / 1024:.0f} KiB; event loop lag"
             f" {lag * 1000:.1f} ms</p>")
-
-
-def _plain(value: Any) -> Any:
-    return msgspec.to_builtins(value, enc_hook=str)
 
 
 def _span(params: Params, default: str) -> int:

@@ -99,7 +99,8 @@ class Pages:
         """Every page, the panel fragments and the chart endpoint."""
         return [
             Route("/", self.page(lambda p: ("Overview", [(name, "") for name in (
-                "health", "alerts", "host", "gpus", "containers", "carbon", "errors")]))),
+                "health", "alerts", "host", "gpus", "containers", "carbon", "errors",
+                "anomalies")]))),
             Route("/alerts", self.page(lambda p: ("Alerts", [("alerts", "")]))),
             Route("/errors", self.page(lambda p: ("Errors", [
                 ("errors-list", _query(state=p.get("state", "")))]))),
@@ -147,7 +148,8 @@ class Pages:
                 found = self.dashboard.cache.peek(_key(name, params))
                 body = found.decode() if isinstance(found, bytes) else found
             wide = " wide" if name not in ("health", "alerts", "gpus", "containers",
-                                           "carbon", "errors") or len(panels) == 1 else ""
+                                           "carbon", "errors", "anomalies",
+                                           ) or len(panels) == 1 else ""
             busy = "false" if body is not None else "true"
             sections.append(
                 f'<section class="panel{wide}" id="{e(name)}" data-panel="{e(url)}"'

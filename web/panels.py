@@ -136,7 +136,7 @@ async def _devices(d: Dashboard, prefix: str, key: str, columns: tuple[str, ...]
 
 async def carbon(d: Dashboard, params: Params) -> str:
     """Energy and emissions so far, marked "estimated" where they are."""
-    figures = d.sources.status().get("carbon")
+    figures = d.status().get("carbon")
     if figures is None:
         return note("Carbon tracking is off ([carbon] enabled = true turns it on).")
     if not figures["tracking"]:
@@ -170,6 +170,32 @@ async def alerts(d: Dashboard, params: Params) -> str:
     return await section()
 
 
+async def anomalies(d: Dashboard, params: Params) -> str:
+    """The series the anomaly detector finds least usual now, with their last 6 hours."""
+    found = d.status().get("analytics")
+    if found is None:
+        return note("Anomaly detection is off ([analytics] enabled).")
+    try:
+        result = await d.query("ttamond_anomaly_score", span_ms=OVERVIEW_SPAN_MS,
+                               aggregate="max")
+        lines = {tuple(sorted(s.labels.items())): s.points for s in result.series}
+    except (Unavailable, QueryError):
+        lines = {}
+    rows = []
+    for top in found["top"]:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(top["labels"].items()))
+        key = tuple(sorted({**top["labels"], "series": top["name"]}.items()))
+        rows.append((e(top["name"]) + (f"<br><small>{e(labels)}</small>" if labels else ""),
+                     badge("firing") if top["anomalous"] else "", f"{top['score']:.2f}",
+                     sparkline(lines.get(key, []),
+                               label=f"{top['name']}: anomaly score, last 6 h")))
+    return (f"<p>{int(found['tracked'])} series watched, {int(found['alarms'])} alarms since"
+            f" start, alarm above {found['threshold']:g}"
+            + (f"; {int(found['dropped'])} series over the limit not watched"
+               if found["dropped"] else "") + "</p>"
+            + table(("Series", "", "Score", "Last 6 h"), rows, empty="No scores yet."))
+
+
 OVERVIEW: dict[str, tuple[str, Panel]] = {
     "health": ("Health", health),
     "alerts": ("Alerts", alerts),
@@ -178,4 +204,5 @@ OVERVIEW: dict[str, tuple[str, Panel]] = {
     "containers": ("Containers", containers),
     "carbon": ("Carbon", carbon),
     "errors": ("Top errors", errors),
+    "anomalies": ("Anomalies", anomalies),
 }

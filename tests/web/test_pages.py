@@ -102,6 +102,10 @@ class Platform:
                 "actors": [{"name": EVIL, "state": "failed", "restarts": 3, "critical": False,
                             "since_ms": now_ms(), "last_error": "boom"}],
                 "store": store, "carbon": None, "alerts": {"firing": self.firing},
+                "analytics": {"tracked": 4, "dropped": 0, "alarms": 1, "threshold": 0.5,
+                              "top": [{"name": "host_cpu_percent", "labels": {"cpu": EVIL},
+                                       "score": 0.93, "anomalous": True,
+                                       "timestamp_ms": now_ms()}]},
                 "bus": {"subscriptions": [{"name": "latest", "policy": "drop_oldest",
                                            "depth": 16, "capacity": 16, "delivered": 5,
                                            "dropped": 2}]}}
@@ -129,7 +133,7 @@ async def test_the_shell_comes_first_and_lists_its_panels(client: httpx.AsyncCli
     assert page.status_code == 200
     panels = re.findall(r'data-panel="([^"]+)"', page.text)
     assert panels == [f"/panels/{name}" for name in (
-        "health", "alerts", "host", "gpus", "containers", "carbon", "errors")]
+        "health", "alerts", "host", "gpus", "containers", "carbon", "errors", "anomalies")]
     assert EVIL not in page.text and "ValueError" not in page.text  # no panel data yet
     # Only the page's own script may run: the policy names its hash.
     script = re.search(r"<script>(.*)</script>", page.text, re.DOTALL)
@@ -148,6 +152,7 @@ async def test_inline_pages_render_every_panel_escaped_with_svg_charts(
     assert len(re.findall(r'<path class="line[^"]*" d="M', page)) >= 3  # CPU, memory, network
     assert "87%" in page or "87.0%" in page  # the GPU's utilisation
     assert "Alerting is off" in page
+    assert "4 series watched, 1 alarms" in page and "0.93" in page
 
 
 async def test_panels_say_when_to_reload(client: httpx.AsyncClient,
