@@ -20,6 +20,7 @@ from ttamond.analytics.nab import (
     score_corpus,
     score_file,
     sweep,
+    two_fold,
 )
 
 ROWS = 1000  # probation: the first 150 rows
@@ -158,6 +159,30 @@ def test_a_profile_with_costly_false_positives_may_prefer_silence() -> None:
     (result,) = sweep(corpus, [scores], [strict])
     assert math.isinf(result.threshold)
     assert result.raw == pytest.approx(-1.0)
+
+
+def test_two_fold_scores_each_half_at_the_threshold_the_other_chose() -> None:
+    corpus = [series([(LEFT, RIGHT)], name=f"t/{n}.csv") for n in "abcd"]
+    odd = firing_at(LEFT)
+    odd[LEFT] = 0.6  # files 1 and 3: a 0.6 threshold catches their windows
+    even = firing_at(LEFT)
+    even[LEFT] = 0.9
+    noisy_even = list(even)
+    noisy_even[300] = 0.7  # file 2: a false positive that only a 0.9 threshold avoids
+    by_half = {f.tuned_on: f for f in two_fold(corpus, [odd, noisy_even, odd, even])}
+    assert by_half["odd"].threshold == 0.6
+    assert by_half["odd"].tuned == pytest.approx(100.0)
+    # The even files at 0.6: both windows at their left edge, one false positive.
+    assert by_half["odd"].held_out == pytest.approx(normalise(2.0 - STANDARD.fp, 2))
+    assert by_half["even"].threshold == 0.9
+    assert by_half["even"].tuned == pytest.approx(100.0)
+    assert by_half["even"].held_out == pytest.approx(0.0)  # 0.9 misses the odd files' 0.6
+
+
+def test_two_fold_refuses_a_half_without_windows() -> None:
+    corpus = [series([(LEFT, RIGHT)], name="t/a.csv"), series([], name="t/b.csv")]
+    with pytest.raises(ValueError, match="without anomaly windows cannot be normalised"):
+        two_fold(corpus, [firing_at(LEFT), [0.0] * ROWS])
 
 
 def test_scores_must_match_the_rows() -> None:

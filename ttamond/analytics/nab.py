@@ -247,6 +247,44 @@ def sweep(corpus: Sequence[LabelledSeries], scores: Sequence[Sequence[float]],
             for p in profiles]
 
 
+class FoldResult(msgspec.Struct, frozen=True):
+    """One half of a two-fold check: a threshold chosen on one half of the files and
+    what the other half scores with it."""
+
+    tuned_on: str
+    """"odd" or "even": which files (numbered from 1 in corpus order) chose the threshold."""
+    threshold: float
+    tuned: float
+    """Normalised score of the half that chose the threshold."""
+    held_out: float
+    """Normalised score of the other half at that threshold."""
+
+
+def two_fold(corpus: Sequence[LabelledSeries], scores: Sequence[Sequence[float]],
+             profile: Profile = STANDARD) -> list[FoldResult]:
+    """Choose the threshold on the odd-numbered files and score the even ones with it,
+    then the other way round: a check that the threshold, and whatever was tuned with
+    it, carries over to files it was not chosen on.
+
+    Raises ValueError when a half has no windows (its score cannot be normalised).
+    """
+    if len(corpus) != len(scores):
+        raise ValueError(f"{len(scores)} score lists for {len(corpus)} files")
+    halves = {"odd": range(0, len(corpus), 2), "even": range(1, len(corpus), 2)}
+    results: list[FoldResult] = []
+    for tuned_on, other in (("odd", "even"), ("even", "odd")):
+        tuning = halves[tuned_on]
+        (best,) = sweep([corpus[i] for i in tuning], [scores[i] for i in tuning], [profile])
+        held = halves[other]
+        files = score_corpus([corpus[i] for i in held], [scores[i] for i in held],
+                             best.threshold, profile)
+        held_out = normalise(sum(f.raw for f in files), sum(f.windows for f in files),
+                             profile)
+        results.append(FoldResult(tuned_on=tuned_on, threshold=best.threshold,
+                                  tuned=best.normalised, held_out=held_out))
+    return results
+
+
 def read_series(path: Path) -> tuple[list[float], list[float]]:
     """Timestamps and values of one NAB-style CSV (`timestamp,value` header).
 
