@@ -50,6 +50,11 @@ def personal_messages() -> list[dict[str, Any]]:
                  "iban": "GB82 WEST 1234 5698 7654 32", "key": "sk-live4f3c2b1a0e9d8c7b6a5"},
         stack=[{"module": "ui.save", "function": "store", "filename": "/srv/ui/save.py",
                 "lineno": 12, "vars": {"email": "jo.smith@example.org"}}])]
+    # Personal data where it does not belong: in series labels, kept for months.
+    found += [message("metrics", samples=[{"name": "tta_profile_views", "value": 1.0,
+                                           "labels": {"viewer": "jo.smith@example.org"}}]),
+              message("network", protocol="https", bytes_sent=10, bytes_received=20,
+                      endpoint="/players/jo.smith@example.org/notes?phone=+44 20 7946 0958")]
     for index, player in enumerate(PLAYERS):
         session = f"{player}/s1"
         found += [
@@ -89,7 +94,7 @@ def test_personal_data_never_reaches_the_disk_and_erasure_is_complete(tmp_path: 
     try:
         reply = request(daemon.socket_path, "ingest",
                         {"messages": personal_messages(), "ack": "durable"})
-        assert reply["accepted"] == 1 + 6 * len(PLAYERS), reply
+        assert reply["accepted"] == 3 + 6 * len(PLAYERS), reply
         status = daemon.status()
         assert status["privacy"]["dropped_fields"] == len(PLAYERS)  # each "note"
         assert status["privacy"]["keys"] == 1

@@ -20,6 +20,7 @@ from ttamond.messages import (
     MetricSamples,
     MonitoringStarted,
     MonitoringStopped,
+    NetworkActivity,
     Sample,
     StackFrame,
 )
@@ -146,3 +147,21 @@ def test_engagement_properties_pass_an_allow_list_per_event_kind() -> None:
     assert (start.chapter, start.extra) == ("1", {})
     assert converter.dropped_fields == 2  # the choice's note, the start's choice
     assert choice.pseudonym is not None and "u-1" not in repr(choice)
+
+
+def test_label_values_are_scrubbed_like_text(converter: Converter) -> None:
+    # Series live for months: an e-mail address in a label or an endpoint is personal
+    # data kept as long as the series, so labels go through the scrubber too.
+    samples = MetricSamples(component="ui", environment="prod", samples=[
+        Sample("tta_views", 1.0, {"viewer": "alice@example.org", "page": "home"}),
+        Sample("tta_views", 2.0, {"viewer": "alice@example.org", "page": "home"}),
+    ])
+    network = NetworkActivity(component="ui", environment="prod", protocol="https",
+                              endpoint="/users/Alice Liddell/notes?mail=bob@example.org")
+    for _ in range(2):  # the second time from the converter's cache of clean labels
+        batch = converter.convert(samples, NOW)
+        assert isinstance(batch, MetricBatch)
+        assert {dict(p.labels)["viewer"] for p in batch.points} == {"<email>"}
+        traffic = converter.convert(network, NOW)
+        assert isinstance(traffic, MetricBatch)
+        assert dict(traffic.points[0].labels)["endpoint"] == "/users/<name>/notes?mail=<email>"

@@ -62,6 +62,8 @@ FIELDS: dict[str, FieldInfo] = {
 }
 """The series reports are turned into, for /metrics' HELP."""
 
+LABEL_CACHE = 4096
+
 Converted = (MetricBatch | ErrorRecorded | ComponentEvent | AIInvocationRecorded
              | EngagementRecorded)
 
@@ -87,6 +89,11 @@ class Converter:
         self._allowed: dict[str, frozenset[str]] = {
             event: common | frozenset(names) for event, names in fields.items()}
         self._allowed_by_default = common
+        self._clean: dict[str, str] = {}
+        """Label values already scrubbed: they repeat in every sample, the scrubber's
+        passes should run once per value (bounded by LABEL_CACHE, then forgotten)."""
+        self._clean_sets: dict[Labels, Labels] = {}
+        """The same for whole label sets of reported samples."""
         self.dropped_fields = 0
         """Engagement properties dropped by the allow-list (counted, shown in status)."""
 
@@ -114,7 +121,10 @@ class Converter:
                     own = tuple(s.labels.items())
                     labels = merged.get(own)
                     if labels is None:
-                        labels = merged[own] = tuple(sorted((*own, *base)))
+                        clean = self._clean_sets.get(own)
+                        if clean is None:
+                            clean = self._remember(own)
+                        labels = merged[own] = tuple(sorted((*clean, *base)))
                     points.append(MetricPoint(s.name, s.value, labels, s.kind, s.unit,
                                               s.timestamp_ms or ts))
                 return MetricBatch(source=f"ingest:{message.component}", timestamp_ms=ts,
@@ -122,14 +132,16 @@ class Converter:
             case AIMetrics():
                 return self._ai(message, base, ts)
             case DatabaseOperation():
-                labels = _with(base, database=message.database, operation=message.operation)
+                labels = _with(base, database=self._label(message.database),
+                               operation=self._label(message.operation))
                 return _batch(message.component, ts, labels, [
                     ("tta_db_operation_duration_seconds", message.duration_ms / 1000, "seconds"),
                     ("tta_db_operation_rows", float(message.rows), ""),
                     ("tta_db_operation_failed", float(not message.success), ""),
                 ])
             case NetworkActivity():
-                labels = _with(base, protocol=message.protocol, endpoint=message.endpoint)
+                labels = _with(base, protocol=message.protocol,
+                               endpoint=self._label(message.endpoint))
                 values = [("tta_network_sent_bytes", float(message.bytes_sent), "bytes"),
                           ("tta_network_received_bytes", float(message.bytes_received), "bytes")]
                 if message.latency_ms is not None:
@@ -190,6 +202,22 @@ class Converter:
         if message.energy_joules is not None:
             values.append(("tta_ai_energy_joules", message.energy_joules, "joules"))
         return _batch(message.component, ts, labels, values)
+
+    def _remember(self, labels: Labels) -> Labels:
+        if len(self._clean_sets) >= LABEL_CACHE:
+            self._clean_sets.clear()
+        clean = self._clean_sets[labels] = tuple((k, self._label(v)) for k, v in labels)
+        return clean
+
+    def _label(self, value: str) -> str:
+        """A label value with personal data replaced: labels name series, and a series
+        is kept for months, so an e-mail address in an endpoint must not reach it."""
+        found = self._clean.get(value)
+        if found is None:
+            if len(self._clean) >= LABEL_CACHE:
+                self._clean.clear()
+            found = self._clean[value] = self.scrubber.scrub(value)
+        return found
 
     def _scrub_vars(self, variables: dict[str, str]) -> dict[str, str]:
         # As a mapping, so a variable named like a secret is hidden whole.
