@@ -106,7 +106,7 @@ class Pages:
                 ("errors-list", _query(state=p.get("state", "")))]))),
             Route("/errors/{group}", self.page(lambda p: (f"Error {p['group']}", [
                 ("error", _query(group=p["group"]))]))),
-            Route("/components/{name}", self.page(lambda p: (p["name"], [
+            Route("/components/{name:path}", self.page(lambda p: (p["name"], [
                 ("component", _query(name=p["name"]))]))),
             Route("/carbon", self.page(lambda p: ("Carbon", [
                 ("carbon", ""), ("carbon-report", _query(range=p.get("range", "7d")))]))),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from ttamond.control import CommandError
 from ttamond.messages import now_ms
@@ -30,7 +31,8 @@ async def health(d: Dashboard, params: Params) -> str:
     rows = []
     for name, component in summary["components"].items():
         reason = component.get("root_cause") or component.get("reason") or ""
-        rows.append((f'<a href="/components/{e(name)}">{e(name)}</a>', badge(component["level"]),
+        rows.append((f'<a href="/components/{e(quote(name, safe=""))}">{e(name)}</a>',
+                     badge(component["level"]),
                      e(reason),
                      sparkline(lines.get(name, []), label=f"{name}: health level, last 6 h"
                                " (0 ok, 1 degraded, 2 critical, 3 unknown)")))

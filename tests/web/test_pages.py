@@ -9,6 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -84,8 +85,14 @@ class Platform:
         health = {"overall": "degraded", "checks": [], "predictions": [], "components": {
             EVIL: {"level": "degraded", "status": "degraded", "reason": "<b>slow</b>",
                    "root_cause": "", "failing_checks": [], "down_dependencies": []}}}
+        def component(args: dict[str, Any]) -> Any:
+            if args["component"] != EVIL:
+                raise CommandError("not_found", f"no component {args['component']!r}")
+            return {"component": EVIL, **health["components"][EVIL]}  # type: ignore[index]
+
         return {
             "health": counted("health", health),
+            "monitor_component_health": counted("monitor_component_health", component),
             "errors_list": counted("errors_list", errors_list),
             "errors_show": counted("errors_show", errors_show),
             # No GPU can exist on this machine: the GPU panel is fed NVML-shaped values.
@@ -269,3 +276,14 @@ async def test_the_daemon_page_shows_actors_drops_and_the_cache(
     assert '<span class="crit">2</span>' in page  # drops stand out
     assert re.search(r"\d+ renders", page)
     assert "event loop lag 12.0 ms" in page
+
+
+async def test_a_component_page_has_its_state_history_and_errors(
+        client: httpx.AsyncClient) -> None:
+    page = (await client.get(f"/components/{quote(EVIL, safe='')}?inline=1")).text
+    assert "<title>&lt;script&gt;alert(1)&lt;/script&gt; · ttamond</title>" in page
+    assert '<span class="badge warn">degraded</span>' in page
+    assert re.search(r'<path class="line[^"]*" d="M', page)  # its health level, 24 h
+    assert 'href="/errors/7"' in page
+    missing = (await client.get("/panels/component?name=nope")).text
+    assert "no component &#x27;nope&#x27;" in missing
