@@ -148,3 +148,14 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         Keyring(tmp_path, rotate_every_days=0, keep_days=1, now=START)
     with pytest.raises(ValueError, match="keep_days must be zero or a positive"):
         Keyring(tmp_path, rotate_every_days=1, keep_days=-1, now=START)
+
+
+def test_a_reloaded_retention_applies_to_the_next_retirement(tmp_path: Path) -> None:
+    ring = keyring(tmp_path / "keys", keep_days=30)
+    for week in range(3):
+        ring.current(START + week * 7 * DAY)
+    assert ring.retire(START + 17 * DAY + 1) == []
+    ring.keep_for(10)  # [privacy] keep_keys_days lowered by a reload
+    assert ring.retire(START + 17 * DAY + 1) == [2922]
+    with pytest.raises(ValueError, match="keep_days must be zero or a positive"):
+        ring.keep_for(float("nan"))

@@ -206,8 +206,11 @@ class Daemon:
         if old.privacy != new.privacy:
             await self.bus.publish(Ingested(messages=(privacy_settings_changed(
                 old.privacy, new.privacy),)))
+            self.keyring.keep_for(new.privacy.keep_keys_days)
         pending = [name for name in ("paths", "control")
                    if getattr(old, name) != getattr(new, name)]
+        if old.privacy.rotate_every_days != new.privacy.rotate_every_days:
+            pending.append("privacy] rotate_every_days = [...")
         if old.alerts.enabled != new.alerts.enabled:
             pending.append("alerts] enabled = [...")
         old_specs = {spec.name: spec for spec in self.tree.specs(old)}

@@ -62,6 +62,13 @@ class Keyring:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         _check_directory(directory)
 
+    def keep_for(self, keep_days: float) -> None:
+        """Keep retired epochs' keys this many days from now on (a reloaded setting);
+        the next upkeep retires by it. Raises ValueError for a negative or odd number."""
+        if not (math.isfinite(keep_days) and keep_days >= 0):
+            raise ValueError("keyring: keep_days must be zero or a positive number of days")
+        self.keep_seconds = keep_days * DAY_SECONDS
+
     def epoch_at(self, timestamp: float) -> int:
         """The epoch in force at ``timestamp`` (seconds since the Unix epoch)."""
         return math.floor(timestamp / self.rotate_seconds)
