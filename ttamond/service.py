@@ -123,6 +123,33 @@ def service_handlers(daemon: Daemon) -> dict[str, Handler | RawHandler]:
             raise CommandError("unavailable", f"cannot read {database}: {exc}") from None
         return msgspec.to_builtins(summary)
 
+    async def generate_report(args: dict[str, Any]) -> Any:
+        from ttamond.report import FORMATS
+        from ttamond.report.render import render
+        from ttamond.report.summary import build_report
+        from ttamond.report.window import Window
+
+        now = now_ms()
+        until = _milliseconds(args, "until_ms", now)
+        since = _milliseconds(args, "since_ms", until - 7 * 24 * 3_600_000)
+        output = args.get("format", "md")
+        if output not in FORMATS:
+            raise CommandError("bad_request", f"'format' must be one of {', '.join(FORMATS)}")
+        if since >= until:
+            raise CommandError("bad_request", "'since_ms' must be before 'until_ms'")
+        config = daemon.config
+        window = Window(since_ms=since, until_ms=until, now_ms=now,
+                        retention=retention_of(config.store))
+        database = daemon.paths.database
+        try:
+            report = await trio.to_thread.run_sync(
+                lambda: build_report(database, config, window, generated_ms=now))
+        except QueryError as exc:
+            raise CommandError("bad_request", str(exc)) from None
+        except sqlite3.Error as exc:
+            raise CommandError("unavailable", f"cannot read {database}: {exc}") from None
+        return {"format": output, "text": render(report, output)}
+
     handlers: dict[str, Handler | RawHandler] = {
         "ingest": ingest,
         "start_monitoring": start_monitoring,
@@ -136,6 +163,7 @@ def service_handlers(daemon: Daemon) -> dict[str, Handler | RawHandler]:
         "track_error": reporting("error"),
         "track_engagement_event": reporting("engagement"),
         "get_performance_summary": get_performance_summary,
+        "generate_report": generate_report,
     }
     handlers.update((name, _not_built(name, owner)) for name, owner in NOT_BUILT.items())
     return handlers

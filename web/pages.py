@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ttamond.control import CommandError
 from ttamond.messages import now_ms
 from ttamond.selector import SelectorError
 from ttamond.store.queries import QueryError
@@ -30,7 +31,9 @@ PageSpec = tuple[str, list[tuple[str, str]]]
 """A page's title and its panels as (panel name, query string)."""
 
 NAV = (("/", "Overview"), ("/alerts", "Alerts"), ("/errors", "Errors"), ("/carbon", "Carbon"),
-       ("/engagement", "Engagement"), ("/daemon", "Daemon"))
+       ("/engagement", "Engagement"), ("/daemon", "Daemon"), ("/report", "Report (7 days)"))
+REPORT_TYPES = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8",
+                "json": "application/json"}
 
 _SCRIPT = """
 const panels = document.querySelectorAll("[data-panel]");
@@ -113,6 +116,7 @@ class Pages:
             Route("/engagement", self.page(lambda p: ("Engagement", [("engagement", "")]))),
             Route("/daemon", self.page(lambda p: ("The daemon", [("daemon", "")]))),
             Route("/panels/{panel}", self.panel),
+            Route("/report", self.report),
             Route("/charts/series.svg", self.chart),
         ]
 
@@ -193,6 +197,40 @@ class Pages:
             log.exception("web: panel %s failed", name)
             return (f'<p class="crit">This panel failed: {e(type(exc).__name__)}: {e(exc)}'
                     " (the daemon's log has the details)</p>"), False
+
+    async def report(self, request: Request) -> Response:
+        """`/report?since=7d&format=html|md|json`: the `ttamond report` document, to
+        take into a meeting (HTML opens in the browser; md and json download)."""
+        params = request.query_params
+        unknown = sorted(set(params) - {"since", "format"})
+        if unknown:
+            return self.error_response(400, "bad_request",
+                                       f"unknown parameter {unknown[0]!r} (allowed: since, format)")
+        output = params.get("format", "html")
+        media = REPORT_TYPES.get(output)
+        if media is None:
+            return self.error_response(400, "bad_request", "format must be html, md or json")
+        try:
+            span = parse_range(params.get("since", "7d"))
+        except ValueError as exc:
+            return self.error_response(400, "bad_request", str(exc))
+
+        async def render() -> str:
+            reply = await self.dashboard.command("generate_report",
+                                                 {"since_ms": now_ms() - span, "format": output})
+            return str(reply["text"])
+
+        try:
+            text = await self.dashboard.cached(("report", span, output), render)
+        except CommandError as exc:
+            return self.error_response(400 if exc.code == "bad_request" else 503, exc.code,
+                                       str(exc))
+        except Unavailable as exc:
+            return self.error_response(503, "not_available", str(exc))
+        headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+        if output != "html":
+            headers["Content-Disposition"] = f'attachment; filename="ttamond-report.{output}"'
+        return Response(text, media_type=media, headers=headers)
 
     async def chart(self, request: Request) -> Response:
         """`/charts/series.svg?selector=...&since=7d[&rate=1][&title=...]`: an SVG line

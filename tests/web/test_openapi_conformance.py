@@ -28,6 +28,15 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         assert "Tested: 16" in result.stdout
+        # The report, from the page's navigation: the same document `ttamond report` makes.
+        page = httpx.get(f"{url}/report", params={"since": "1h"}, timeout=30)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "ttamond report for" in page.text and "<svg" in page.text
+        markdown = httpx.get(f"{url}/report", params={"since": "1h", "format": "md"}, timeout=30)
+        assert markdown.text.startswith("# ttamond report for")
+        assert "attachment" in markdown.headers["content-disposition"]
+        wrong = httpx.get(f"{url}/report", params={"format": "pdf"}, timeout=30)
+        assert wrong.status_code == 400 and "html, md or json" in wrong.json()["error"]["message"]
         # The same app on the Unix socket, which `ttamond status` names.
         unix = daemon.status()["web"]["unix_socket"]
         assert unix == str(daemon.run / "web.sock")
