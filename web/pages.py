@@ -1,5 +1,5 @@
-"""The status page's routes: page shells whose panels load on their own, the panel
-fragments, and SVG charts of any series."""
+"""The status page's routes: pages whose panels load on their own, the panel fragments,
+SVG charts of any series, and the report document."""
 
 from __future__ import annotations
 
