@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ttamond.keyring import LEGACY, EpochUnavailable, Keyring
+from ttamond.privacyops import key_audit_entries
 from ttamond.pseudonyms import KeyFileUnsafe, Pseudonyms, load_or_create_key
 
 DAY = 86_400.0
@@ -38,7 +39,7 @@ def test_key_files_are_private_and_32_bytes(tmp_path: Path) -> None:
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert len(key_file.read_bytes()) == 32
     # Nothing else is left behind by the write-then-link creation.
-    assert sorted(path.name for path in directory.iterdir()) == ["epoch-2922.key"]
+    assert sorted(path.name for path in directory.iterdir()) == ["epoch-2922.key", "rotation"]
 
 
 def test_pseudonyms_stable_within_an_epoch_and_unlinkable_across(tmp_path: Path) -> None:
@@ -159,3 +160,52 @@ def test_a_reloaded_retention_applies_to_the_next_retirement(tmp_path: Path) -> 
     assert ring.retire(START + 17 * DAY + 1) == [2922]
     with pytest.raises(ValueError, match="keep_days must be zero or a positive"):
         ring.keep_for(float("nan"))
+
+
+def test_keys_of_a_changed_rotation_keep_their_own_calendar(tmp_path: Path) -> None:
+    directory = tmp_path / "keys"
+    weekly = Keyring(directory, rotate_every_days=7, keep_days=10, now=START)
+    for week in range(2):
+        weekly.current(START + week * 7 * DAY)
+    before = {weekly.pseudonym("player-17", epoch) for epoch in (2922, 2923)}
+    assert (directory / "rotation").read_text() == "604800\n"
+    assert Keyring(directory, rotate_every_days=7, keep_days=10,
+                   now=START).previous_rotation_days is None
+
+    # The operator moves to 30-day epochs: read with the new numbering, the weekly files
+    # would be epochs decades ahead that never retire.
+    monthly = Keyring(directory, rotate_every_days=30, keep_days=10, now=START + 8 * DAY)
+    assert monthly.previous_rotation_days == 7
+    assert (directory / "rotation").read_text() == "2592000\n"
+    assert sorted(p.name for p in (directory / "rotation-604800").iterdir()) == [
+        "epoch-2922.key", "epoch-2923.key"]
+    now_epoch = monthly.current()
+    assert monthly.epochs() == [now_epoch]
+    # Erasure still finds what the weekly keys pseudonymised.
+    assert before <= set(monthly.pseudonyms_of("player-17"))
+    # And they retire by their own calendar: week 2922 ends at START + 7 days, 2923 at
+    # START + 14 days, and each key is kept 10 days after.
+    assert monthly.retire(START + 17 * DAY) == []
+    assert monthly.retire(START + 24 * DAY) == [2922]
+    assert monthly.retire(START + 24 * DAY + 1) == [2923]
+    assert not (directory / "rotation-604800").exists()
+    assert monthly.epochs() == [now_epoch]
+
+
+def test_an_unreadable_rotation_record_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "keys"
+    keyring(directory)
+    (directory / "rotation").write_text("a week\n")
+    with pytest.raises(KeyFileUnsafe, match="rotation in seconds"):
+        keyring(directory)
+
+
+def test_a_rotation_change_is_audited_once(tmp_path: Path) -> None:
+    directory = tmp_path / "keys"
+    keyring(directory).current()
+    moved = Keyring(directory, rotate_every_days=30, keep_days=10, now=START + DAY)
+    first = key_audit_entries(moved, START + DAY)
+    assert [entry.detail for entry in first if entry.action == "settings_changed"] == [
+        {"rotate_every_days": {"before": 7.0, "after": 30.0},
+         "previous_keys": "rotation-604800"}]
+    assert not [e for e in key_audit_entries(moved, START + DAY) if e.action == "settings_changed"]

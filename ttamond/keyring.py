@@ -19,6 +19,8 @@ from ttamond.pseudonyms import KEY_BYTES, KeyFileUnsafe
 DAY_SECONDS: Final = 86_400.0
 _EPOCH_FILE: Final = re.compile(r"epoch-(0|[1-9][0-9]*)\.key")
 _LEGACY_FILE: Final = re.compile(r"legacy-(0|[1-9][0-9]*)\.key")
+_OLD_ROTATION: Final = re.compile(r"rotation-([1-9][0-9]*)")
+_ROTATION_FILE: Final = "rotation"
 _CACHE_LIMIT: Final = 65_536
 LEGACY: Final = -1
 """How `Keyring.retire` reports the adopted legacy key among the epochs it retired."""
@@ -61,6 +63,10 @@ class Keyring:
         self._created: list[int] = []
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         _check_directory(directory)
+        self.previous_rotation_days = self._settle_rotation()
+        """The rotation the keys on disk were made under, when the setting has changed
+        since (its keys moved aside, see `_settle_rotation`); None otherwise."""
+        self._rotation_change = self.previous_rotation_days
 
     def keep_for(self, keep_days: float) -> None:
         """Keep retired epochs' keys this many days from now on (a reloaded setting);
@@ -111,6 +117,14 @@ class Keyring:
         if legacy is not None:
             digest = hmac.new(_read_key(legacy), identifier.encode(), hashlib.sha256)
             found.append(f"p:{digest.hexdigest()[:24]}")
+        for folder, _ in self._previous_rotations():
+            for entry in sorted(folder.iterdir()):
+                match = _EPOCH_FILE.fullmatch(entry.name)
+                prefix = (f"p{match[1]}:" if match is not None
+                          else "p:" if _LEGACY_FILE.fullmatch(entry.name) else None)
+                if prefix is not None:
+                    digest = hmac.new(_read_key(entry), identifier.encode(), hashlib.sha256)
+                    found.append(f"{prefix}{digest.hexdigest()[:24]}")
         return found
 
     def epochs(self) -> list[int]:
@@ -127,6 +141,12 @@ class Keyring:
             if _LEGACY_FILE.fullmatch(entry.name):
                 return entry
         return None
+
+    def drain_rotation_change(self) -> float | None:
+        """The previous rotation in days if its keys moved aside at start, once (for the
+        audit trail); None otherwise."""
+        changed, self._rotation_change = self._rotation_change, None
+        return changed
 
     def drain_created(self) -> list[int]:
         """The epochs whose key this keyring created since the last call (for the audit
@@ -157,6 +177,14 @@ class Keyring:
             if match is not None and self._ended_long_ago(int(match[1]), now):
                 _destroy(legacy)
                 retired.append(LEGACY)
+        for folder, seconds in self._previous_rotations():
+            for entry in sorted(folder.iterdir()):
+                match = _EPOCH_FILE.fullmatch(entry.name) or _LEGACY_FILE.fullmatch(entry.name)
+                if match is not None and self._ended_long_ago(int(match[1]), now, seconds):
+                    _destroy(entry)
+                    retired.append(LEGACY if entry.name.startswith("legacy") else int(match[1]))
+            if not any(folder.iterdir()):
+                folder.rmdir()
         if retired:
             _sync_directory(self.directory)
         return retired
@@ -185,8 +213,47 @@ class Keyring:
         _sync_directory(path.parent)
         return target
 
-    def _ended_long_ago(self, epoch: int, now: float) -> bool:
-        return now - (epoch + 1) * self.rotate_seconds > self.keep_seconds
+    def _ended_long_ago(self, epoch: int, now: float, rotate_seconds: float | None = None,
+                        ) -> bool:
+        period = self.rotate_seconds if rotate_seconds is None else rotate_seconds
+        return now - (epoch + 1) * period > self.keep_seconds
+
+    def _settle_rotation(self) -> float | None:
+        """A key file names only its epoch number, and the number depends on the
+        rotation (``floor(t / R)``): under another R the same file would read as an epoch
+        far in the past (destroyed early) or in the future (never destroyed, its
+        pseudonyms linkable for ever). So the rotation is recorded beside the keys, and
+        keys made under a previous one move to ``rotation-<seconds>/``, where they keep
+        their own numbering: erasure still finds their pseudonyms and `retire` destroys
+        them by their own calendar. Returns the previous rotation in days, if it moved."""
+        record = self.directory / _ROTATION_FILE
+        seconds = round(self.rotate_seconds)
+        try:
+            recorded = int(record.read_text().strip())
+        except FileNotFoundError:
+            recorded = seconds  # keys from before rotations were recorded: the current one
+        except ValueError:
+            raise KeyFileUnsafe(f"{record} should hold the keys' rotation in seconds") from None
+        moved = None
+        if recorded != seconds:
+            aside = self.directory / f"rotation-{recorded}"
+            aside.mkdir(mode=0o700, exist_ok=True)
+            for entry in sorted(self.directory.iterdir()):
+                if _EPOCH_FILE.fullmatch(entry.name) or _LEGACY_FILE.fullmatch(entry.name):
+                    entry.rename(aside / entry.name)
+            _sync_directory(aside)
+            moved = recorded / DAY_SECONDS
+        if moved is not None or not record.exists():
+            temporary = record.with_name(f".{_ROTATION_FILE}.{secrets.token_hex(8)}")
+            temporary.write_text(f"{seconds}\n")
+            temporary.replace(record)
+            _sync_directory(self.directory)
+        return moved
+
+    def _previous_rotations(self) -> list[tuple[Path, float]]:
+        """The folders of keys made under earlier rotations, with their rotation (s)."""
+        return sorted((entry, float(match[1])) for entry in self.directory.iterdir()
+                      if (match := _OLD_ROTATION.fullmatch(entry.name)) and entry.is_dir())
 
     def _forget(self, epoch: int) -> None:
         self._keys.pop(epoch, None)

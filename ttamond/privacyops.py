@@ -17,7 +17,7 @@ from ttamond import audit
 from ttamond.bus import Bus
 from ttamond.config import PrivacyConfig
 from ttamond.control import CommandError, Handler
-from ttamond.keyring import LEGACY, Keyring
+from ttamond.keyring import DAY_SECONDS, LEGACY, Keyring
 from ttamond.messages import AuditRecorded, PersonalDataErased, now_ms
 from ttamond.receipts import Ingested, NotStored, Receipt
 from ttamond.store.readonly import open_reader
@@ -36,6 +36,10 @@ def open_keyring(state_dir: Path, config: PrivacyConfig) -> Keyring:
     now = time.time()
     keyring = Keyring(state_dir / "keys", rotate_every_days=config.rotate_every_days,
                       keep_days=config.keep_keys_days, now=now)
+    if keyring.previous_rotation_days is not None:
+        log.warning("privacy: rotate_every_days changed from %g to %g days; the keys of the"
+                    " old rotation moved aside and retire by its calendar",
+                    keyring.previous_rotation_days, config.rotate_every_days)
     legacy = state_dir / "pseudonym.key"
     if legacy.exists():
         keyring.adopt_legacy(legacy, now)
@@ -67,6 +71,13 @@ def key_audit_entries(keyring: Keyring, now: float) -> list[AuditRecorded]:
     """Audit entries for keys created and retired since the last call: the upkeep
     round (blocking file I/O: run it in a worker thread)."""
     entries: list[AuditRecorded] = []
+    previous = keyring.drain_rotation_change()
+    if previous is not None:
+        entries.append(AuditRecorded(
+            action=audit.SETTINGS_CHANGED, actor="daemon", timestamp_ms=int(now * 1000),
+            detail={"rotate_every_days": {"before": previous,
+                                          "after": keyring.rotate_seconds / DAY_SECONDS},
+                    "previous_keys": f"rotation-{round(previous * DAY_SECONDS)}"}))
     created = keyring.drain_created()
     for epoch in created:
         action = audit.KEY_ROTATED if len(keyring.epochs()) > 1 else audit.KEY_CREATED
