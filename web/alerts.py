@@ -7,7 +7,6 @@ import hmac
 import html
 import json
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -17,14 +16,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ttamond.control import CommandError
+from ttamond.web.api import STATUS_OF
+from ttamond.web.html import when
 from ttamond.web.ingest import ErrorResponse, check_access
 
 Command = Callable[[dict[str, Any]], Awaitable[Any]]
 JsonResponse = Callable[[Any, int], Response]
 MAX_BODY = 64 * 1024
 MAX_SILENCES_SHOWN = 20
-STATUS_OF = {"bad_request": 400, "not_found": 404, "ambiguous": 409, "conflict": 409,
-             "not_available": 503, "not_stored": 503}
 
 
 class AlertsWeb:
@@ -150,10 +149,6 @@ class AlertsWeb:
         return render_section(reply, self.csrf)
 
 
-def _when(ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000)) if ms else "-"
-
-
 def render_section(reply: dict[str, Any], csrf: str) -> str:
     """HTML for the alerts section; every outside string is escaped."""
     e = html.escape
@@ -180,14 +175,14 @@ def render_section(reply: dict[str, Any], csrf: str) -> str:
             f"<tr><td>{e(alert['priority'])}</td><td>{e(alert['state'])}</td>"
             f"<td>{e(alert['alertname'])}<br><small>{e(labels)}</small></td>"
             f"<td>{e(alert['annotations'].get('summary', ''))}</td>"
-            f"<td>{_when(alert['fired_ms'] or alert['active_since_ms'])}</td>"
+            f"<td>{when(alert['fired_ms'] or alert['active_since_ms'])}</td>"
             f"<td>{e('; '.join(notes))}</td><td>{ack}{silence}</td></tr>")
     table = ("<table><tr><th>Priority</th><th>State</th><th>Alert</th><th>Summary</th>"
              "<th>Since</th><th>Notes</th><th></th></tr>" + "".join(rows) + "</table>"
              if rows else "<p>No alerts pending or firing.</p>")
     live = [s for s in reply["silences"] if s["state"] != "expired"]
     silences = "".join(
-        f"<li>{e(s['matchers'])} until {_when(s['ends_ms'])} ({e(s['author'][:80])}:"
+        f"<li>{e(s['matchers'])} until {when(s['ends_ms'])} ({e(s['author'][:80])}:"
         f" {e(s['comment'][:200])}) <form method=\"post\" action=\"/alerts/action\">{token}"
         '<input type="hidden" name="action" value="unsilence">'
         f'<input type="hidden" name="silence" value="{e(s["id"])}">'
