@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import msgspec
 import trio
 
 from ttamond.analytics.detector import Detector
 from ttamond.analytics.settings import AnalyticsSettings
+from ttamond.analytics.steps import StepMean
 from ttamond.bus import Bus, Overflow, Subscription
 from ttamond.messages import Labels, MetricBatch, MetricPoint
 from ttamond.receipts import Ingested
@@ -36,12 +38,14 @@ class AnomalyScore(msgspec.Struct, frozen=True):
 
 
 class _Tracked:
-    """One series' detector, and its previous reading when it is a counter."""
+    """One series' detector, its open step, and its previous reading when it is a
+    counter."""
 
-    __slots__ = ("detector", "previous", "score", "timestamp_ms")
+    __slots__ = ("detector", "previous", "score", "steps", "timestamp_ms")
 
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: Detector, steps: StepMean) -> None:
         self.detector = detector
+        self.steps = steps
         self.previous: tuple[float, float] | None = None
         """(seconds, value) of a counter's last sample; its rate is what is judged."""
         self.score = 0.0
@@ -49,14 +53,15 @@ class _Tracked:
 
 
 class AnalyticsActor:
-    """Runs one Detector per series that the settings' selectors pick, and publishes
-    each sample's score as `ttamond_anomaly_score{series="<name>", <its labels>}`, with
-    `ttamond_anomaly_series_tracked`, `ttamond_anomaly_series_dropped_total` and
-    `ttamond_anomaly_alarms_total` (samples scoring at least the threshold).
+    """Runs one Detector per series that the settings' selectors pick, on the mean of
+    each `step_seconds` step of its samples (StepMean), and publishes each step's score
+    as `ttamond_anomaly_score{series="<name>", <its labels>}` stamped with the step's
+    end, with `ttamond_anomaly_series_tracked`, `ttamond_anomaly_series_dropped_total`
+    and `ttamond_anomaly_alarms_total` (steps scoring at least the threshold).
 
     The detectors live in the actor object, not in `run()`, so a supervisor that calls
     `run()` again after a crash keeps what they have learnt. A message of an unknown
-    type raises; samples that are not finite are skipped by their detector.
+    type raises; samples that are not finite are counted by their detector and skipped.
 
     The mailbox must drop its oldest messages when full (Overflow.DROP_OLDEST): the
     actor's own batches come back to it through the bus, and a blocking mailbox could
@@ -119,16 +124,18 @@ class AnalyticsActor:
                     selected = selected or self.dropped != refused_before
                     continue
             selected = True
-            timestamp_ms = point.timestamp_ms or batch.timestamp_ms
-            score = self._score(tracked, point, timestamp_ms / 1000.0)
-            if score is None:
+            judged = self._score(tracked, point,
+                                 (point.timestamp_ms or batch.timestamp_ms) / 1000.0)
+            if judged is None:
                 continue
+            seconds, score = judged
+            timestamp_ms = round(seconds * 1000.0)
             tracked.score = score
             tracked.timestamp_ms = timestamp_ms
             if score >= self.settings.threshold:
                 self.alarms += 1
             points.append(MetricPoint("ttamond_anomaly_score", score, _score_labels(key),
-                                      "gauge", "", point.timestamp_ms))
+                                      "gauge", "", timestamp_ms))
         if not selected:
             return None
         points += [
@@ -155,7 +162,8 @@ class AnalyticsActor:
                             len(self._tracked), name)
             self._remember_ignored(key)
             return None
-        tracked = _Tracked(Detector(self.settings.detector))
+        tracked = _Tracked(Detector(self.settings.detector),
+                           StepMean(self.settings.step_seconds))
         self._tracked[key] = tracked
         return tracked
 
@@ -165,17 +173,26 @@ class AnalyticsActor:
         self._ignored.add(key)
 
     @staticmethod
-    def _score(tracked: _Tracked, point: MetricPoint, seconds: float) -> float | None:
-        """The sample's score; a counter's first sample, its resets and samples that do
-        not move time forward give a rate of nothing and are not scored."""
-        if point.kind != "counter":
-            return tracked.detector.update(seconds, point.value)
-        previous = tracked.previous
-        tracked.previous = (seconds, point.value)
-        if previous is None or seconds <= previous[0] or point.value < previous[1]:
+    def _score(tracked: _Tracked, point: MetricPoint,
+               seconds: float) -> tuple[float, float] | None:
+        """(time, score) of the step this sample closes (of the sample itself with a
+        step of 0), or None. A counter is judged on its rate; its first sample, its
+        resets and samples that do not move time forward give no rate. A value that
+        is not finite is counted by the detector and enters no step."""
+        value = point.value
+        if point.kind == "counter":
+            previous = tracked.previous
+            tracked.previous = (seconds, value)
+            if previous is None or seconds <= previous[0] or value < previous[1]:
+                return None
+            value = (value - previous[1]) / (seconds - previous[0])
+        if not (math.isfinite(value) and math.isfinite(seconds)):
+            tracked.detector.update(seconds, value)  # counted in `skipped`, scores 0
             return None
-        rate = (point.value - previous[1]) / (seconds - previous[0])
-        return tracked.detector.update(seconds, rate)
+        closed = tracked.steps.add(seconds, value)
+        if closed is None:
+            return None
+        return closed[0], tracked.detector.update(*closed)
 
     def scores(self, prefix: str = "") -> list[AnomalyScore]:
         """Each tracked series' latest score, most anomalous first; only series whose
@@ -191,10 +208,12 @@ class AnalyticsActor:
         return found
 
     def summary(self) -> dict[str, object]:
-        """Counts for status: series tracked and refused, alarms, the threshold."""
+        """Counts for status: series tracked and refused, alarms, the threshold and
+        the step."""
         return {"tracked": len(self._tracked), "max_series": self.settings.max_series,
                 "dropped": self.dropped, "alarms": self.alarms,
-                "threshold": self.settings.threshold}
+                "threshold": self.settings.threshold,
+                "step_seconds": self.settings.step_seconds}
 
 
 def _score_labels(key: SeriesKey) -> Labels:

@@ -43,7 +43,7 @@ def wobble(i: int) -> float:
 
 
 async def test_scores_are_published_for_selected_series_and_a_spike_stands_out() -> None:
-    settings = AnalyticsSettings(series=['cpu{core="0"}'])
+    settings = AnalyticsSettings(series=['cpu{core="0"}'], step_seconds=0)
     bus, actor, out = setup(settings)
     async with trio.open_nursery() as nursery:
         await nursery.start(actor.run)
@@ -73,7 +73,7 @@ async def test_scores_are_published_for_selected_series_and_a_spike_stands_out()
 
 
 async def test_max_series_is_enforced_and_refusals_are_counted() -> None:
-    settings = AnalyticsSettings(series=["queue_depth"], max_series=2)
+    settings = AnalyticsSettings(series=["queue_depth"], max_series=2, step_seconds=0)
     bus, actor, out = setup(settings)
     async with trio.open_nursery() as nursery:
         await nursery.start(actor.run)
@@ -93,7 +93,7 @@ async def test_max_series_is_enforced_and_refusals_are_counted() -> None:
 
 
 async def test_reported_batches_are_judged_and_its_own_series_never_are() -> None:
-    settings = AnalyticsSettings(series=['{__name__=~".+"}'])
+    settings = AnalyticsSettings(series=['{__name__=~".+"}'], step_seconds=0)
     bus, actor, out = setup(settings)
     async with trio.open_nursery() as nursery:
         await nursery.start(actor.run)
@@ -113,7 +113,7 @@ async def test_reported_batches_are_judged_and_its_own_series_never_are() -> Non
 
 
 async def test_counters_are_judged_on_their_rate() -> None:
-    settings = AnalyticsSettings(series=["requests_total"],
+    settings = AnalyticsSettings(series=["requests_total"], step_seconds=0,
                                  detector=DetectorSettings(warmup=8, calibration=10))
     bus, actor, out = setup(settings)
     total = 0.0
@@ -130,6 +130,33 @@ async def test_counters_are_judged_on_their_rate() -> None:
     assert len(scores) == 299  # the first sample has no rate yet
     assert scores[-1].value >= settings.threshold
     assert max(p.value for p in scores[:-1]) < settings.threshold
+
+
+async def test_samples_are_judged_as_one_mean_a_step_stamped_with_its_end() -> None:
+    settings = AnalyticsSettings(series=["load"], step_seconds=60)
+    bus, actor, out = setup(settings)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        for i in range(6 * 400):  # a sample every 10 s for 400 minutes
+            minute = i // 6
+            value = 95.0 if minute == 398 else wobble(minute) + 0.1 * (i % 6)
+            await bus.publish(MetricBatch(source="collector:host",
+                                          timestamp_ms=START_MS + i * 10_000,
+                                          points=(MetricPoint("load", value),)))
+        # Not finite: counted by the detector, in no step's mean.
+        await bus.publish(MetricBatch(source="collector:host", timestamp_ms=START_MS + 24_000_000,
+                                      points=(MetricPoint("load", math.nan),)))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    scores = published(drain(out), "ttamond_anomaly_score")
+    assert len(scores) == 399  # every minute but the last, which no later sample closed
+    assert [p.timestamp_ms for p in scores[:2]] == [START_MS + 60_000, START_MS + 120_000]
+    assert scores[-1].timestamp_ms == START_MS + 399 * 60_000
+    assert scores[-1].value >= settings.threshold  # the minute of 95s
+    assert max(p.value for p in scores[:-1]) < settings.threshold
+    (latest,) = actor.scores()
+    assert latest.anomalous and latest.timestamp_ms == START_MS + 399 * 60_000
+    assert actor._tracked[("load", ())].detector.skipped == 1
 
 
 async def test_a_blocking_mailbox_and_a_strange_message_are_refused() -> None:

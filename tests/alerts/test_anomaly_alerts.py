@@ -29,7 +29,8 @@ async def test_a_spike_scored_by_the_detector_fires_an_anomaly_alert(
                        grouping=GroupingConfig(group_wait=0), evaluate_every=1.0))
     mailbox = rig.bus.subscribe("analytics", (MetricBatch, Ingested),
                                 policy=Overflow.DROP_OLDEST, capacity=10_000)
-    analytics = AnalyticsActor(mailbox, rig.bus, AnalyticsSettings(series=["load"]))
+    analytics = AnalyticsActor(mailbox, rig.bus, AnalyticsSettings(series=["load"],
+                                                                       step_seconds=0))
     async with trio.open_nursery() as nursery:
         await rig.run(nursery)
         await nursery.start(analytics.run)

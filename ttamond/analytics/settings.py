@@ -27,6 +27,12 @@ class AnalyticsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     max_series: Annotated[int, msgspec.Meta(ge=1)] = 1000
     """Detectors at most (about 20 KiB each); further series are not tracked, and
     counted in ttamond_anomaly_series_dropped_total."""
+    step_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
+    """Each series' samples are averaged over steps of this many seconds, aligned to
+    the clock, and the detector judges one mean a step (0: every sample). The
+    detector counts samples, and was tuned on NAB's five-minute series: at a 1 Hz
+    collector's pace its window would span 16 minutes, at one mean a minute 16 hours.
+    A step's score is published when the series' first sample of a later step comes."""
     detector: DetectorSettings = msgspec.field(default_factory=DetectorSettings)
     threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     """The score from which a sample counts as anomalous: the detector's alarm score,
