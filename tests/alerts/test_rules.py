@@ -62,3 +62,10 @@ def test_templates_fill_values_and_labels() -> None:
     text = "{{ $labels.host }} at {{$value}} (limit {{ $threshold }}){{ $labels.none }}"
     assert render(text, labels={"host": "a"}, value=93.456, threshold=90) == \
         "a at 93.46 (limit 90)"
+
+
+def test_an_anomaly_rule_wanting_high_scores_in_a_row_is_a_warning() -> None:
+    config = parse_config('[[alerts.rules]]\nname = "A"\nkind = "anomaly"\nsamples = 3\n'
+                          '[[alerts.rules]]\nname = "B"\nkind = "anomaly"\n')
+    (warning,) = rule_warnings(config.alerts.rules)
+    assert warning.startswith("rule 'A': samples = 3, but the detector scores an event high once")

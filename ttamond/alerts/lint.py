@@ -1,11 +1,12 @@
-"""Warnings about alert rules that parse but may never fire: series nobody produces."""
+"""Warnings about alert rules that parse but may never fire: series nobody produces,
+anomaly scores asked to stay high through the detector's hold."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
 
-from ttamond.alerts.rules import AnyRule, MetricRule
+from ttamond.alerts.rules import AnomalyRule, AnyRule, MetricRule
 from ttamond.selector import parse_selector
 
 OPEN_PREFIXES = ("tta_", "ttamond_")
@@ -24,10 +25,15 @@ def known_series() -> set[str]:
 
 
 def rule_warnings(rules: Iterable[AnyRule], known: set[str] | None = None) -> list[str]:
-    """One line per metric rule whose series name no probe produces."""
+    """One line per metric rule whose series name no probe produces, and per anomaly
+    rule that wants more than one high score in a row."""
     names = known_series() if known is None else known
     warnings: list[str] = []
     for rule in rules:
+        if isinstance(rule, AnomalyRule) and rule.samples > 1:
+            warnings.append(f"rule {rule.name!r}: samples = {rule.samples}, but the detector"
+                            " scores an event high once and holds the scores after it low;"
+                            " it fires only on alarms in a row (use samples = 1)")
         if not isinstance(rule, MetricRule):
             continue
         name = parse_selector(rule.series).name

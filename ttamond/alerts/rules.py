@@ -132,13 +132,19 @@ class PredictionRule(RuleBase, frozen=True, kw_only=True, tag="prediction"):
 
 
 class AnomalyRule(RuleBase, frozen=True, kw_only=True, tag="anomaly"):
-    """The anomaly detector's score of a series above `above` for `samples` samples in
-    a row."""
+    """The anomaly detector's score of a series above `above` for `samples` scores in
+    a row.
+
+    The detector reports an event once: after a score of at least its alarm score
+    (0.5), it holds the next `quiet_samples` scores below half of that. So the
+    defaults fire on every alarm, and `samples` above 1 fires only for alarms that
+    follow one another through the hold (`ttamond config check` warns)."""
 
     target: str = ""
     """A selector on the scored series; empty: every scored series."""
-    above: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.9
-    samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
+    above: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.499
+    """Just under the detector's alarm score, which a score must reach."""
+    samples: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
