@@ -11,7 +11,7 @@ import pytest
 
 from ttamond.analytics.detector import Detector, DetectorSettings
 from ttamond.analytics.records import RangeRecord, RunRecord
-from ttamond.analytics.rhythm import DailyRhythm
+from ttamond.analytics.rhythm import WEEK_SECONDS, Rhythm
 from ttamond.analytics.tail import TailEstimator
 from ttamond.analytics.window import RollingWindow
 
@@ -71,6 +71,34 @@ def test_a_broken_day_in_a_daily_cycle_is_flagged_and_normal_days_are_not() -> N
     flagged = alarms(scores)
     assert flagged and all(8 * DAY <= i < 9 * DAY for i in flagged)
     assert flagged[0] < 8 * DAY + 12  # within the first hour
+
+
+MONDAY = 1_699_833_600.0  # 2023-11-13 00:00 UTC
+
+
+def weekly_scores(week_advantage: float) -> list[float]:
+    """Five weeks of five-minute samples: a daily cycle on weekdays, a quiet weekend,
+    and in week five a Wednesday as quiet as a Sunday (an outage, say)."""
+    rng = random.Random(6)
+    detector = Detector(DetectorSettings(week_advantage=week_advantage))
+    scores = []
+    for i in range(5 * 7 * DAY):
+        day = i // DAY
+        quiet = day % 7 >= 5 or day == 4 * 7 + 2
+        value = (5.0 if quiet else 20 + 10 * math.sin(2 * math.pi * i / DAY)) + rng.gauss(0, 0.5)
+        scores.append(detector.update(MONDAY + i * STEP, value))
+    return scores
+
+
+def test_a_weekly_rhythm_is_learnt_and_a_weekday_off_it_is_flagged() -> None:
+    flagged_days = sorted({i // DAY for i in alarms(weekly_scores(0.4))})
+    # The first weekend is new; from the third on, weekends are expected, and the
+    # quiet Wednesday of week five is the one day that stands out.
+    assert [day for day in flagged_days if day >= 14] == [30]
+    # The daily rhythm alone flags every Saturday and cannot see the Wednesday: its
+    # values are all in the range of a normal week.
+    without = sorted({i // DAY for i in alarms(weekly_scores(0.0))})
+    assert {19, 26} <= set(without) and 30 not in without
 
 
 def test_the_rhythm_follows_the_clock_not_the_sample_count() -> None:
@@ -140,8 +168,8 @@ def test_state_is_bounded_by_the_settings() -> None:
             sizes.append(detector.stored_values)
     assert sizes[0] == sizes[1]
     s = detector.settings
-    assert sizes[1] <= 2 * s.window + s.day_buckets + s.short_mean + s.long_mean \
-        + 3 * (s.tail_bins + 5) + 20
+    assert sizes[1] <= 2 * s.window + s.day_buckets + s.week_buckets + s.short_mean \
+        + s.long_mean + 3 * (s.tail_bins + 5) + 25
 
 
 def test_settings_refuse_unknown_keys_and_a_scale_below_the_floor() -> None:
@@ -164,14 +192,35 @@ def test_rolling_window_quantiles_follow_the_latest_values() -> None:
 
 
 def test_daily_rhythm_expects_each_time_of_day_its_own_value() -> None:
-    rhythm = DailyRhythm(buckets=24, level_tau=86_400.0, gamma=0.5)
+    rhythm = Rhythm(buckets=24, level_tau=86_400.0, gamma=0.5)
     for hour in range(24 * 5):
         ts = START + hour * 3600.0
         rhythm.learn(ts, rhythm.bucket(ts), 100.0 if hour % 24 == 12 else 0.0)
     busy = rhythm.bucket(START + 12 * 3600.0)
     assert rhythm.expected(busy) == pytest.approx(100.0, abs=20)
     assert rhythm.expected((busy + 6) % 24) == pytest.approx(0.0, abs=20)
-    assert DailyRhythm(buckets=24, level_tau=1.0, gamma=0.5).expected(busy) is None
+    assert Rhythm(buckets=24, level_tau=1.0, gamma=0.5).expected(busy) is None
+
+
+def test_a_rhythm_learns_per_pass_through_a_bucket_not_per_sample() -> None:
+    # One pass through a bucket moves its offset `gamma` of the way whether the pass
+    # holds one sample or sixty: day two's first hour is 10 where day one's was 0.
+    moved = []
+    for per_hour in (1, 60):
+        rhythm = Rhythm(buckets=24, level_tau=1e12, gamma=0.5)
+        for k in range(25 * per_hour):
+            ts = MONDAY + k * 3600.0 / per_hour
+            rhythm.learn(ts, rhythm.bucket(ts), 10.0 if k >= 24 * per_hour else 0.0)
+        moved.append(rhythm.expected(0))
+    assert moved[0] == pytest.approx(5.0)
+    assert moved[1] == pytest.approx(5.0, abs=0.2)
+
+
+def test_a_weekly_rhythm_starts_its_week_on_monday() -> None:
+    week = Rhythm(buckets=7, level_tau=1.0, gamma=0.5, period=WEEK_SECONDS)
+    assert week.bucket(MONDAY) == 0
+    assert week.bucket(MONDAY - 1.0) == 6  # Sunday night
+    assert week.bucket(MONDAY + 2.5 * 86_400.0) == 2  # Wednesday noon
 
 
 def test_range_record_breaks_only_beyond_the_tolerance() -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 
 from ttamond.analytics.records import RangeRecord, RunRecord
-from ttamond.analytics.rhythm import DailyRhythm
+from ttamond.analytics.rhythm import WEEK_SECONDS, Rhythm
 from ttamond.analytics.tail import TailEstimator
 from ttamond.analytics.window import RollingWindow
 
@@ -25,11 +25,15 @@ _Z_WITHOUT_SCALE = 1e6
 _RECORD_VALUES = 5
 # One wild sample moves an error average by at most this many times the average.
 _ERROR_CLIP = 5.0
+# Seconds over which the weekly view's fit, and the other views', are averaged.
+_WEEK_FIT_TAU = WEEK_SECONDS / 2
 
 
 class DetectorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """The detector's parameters. The defaults were tuned once, for the whole Numenta
-    Anomaly Benchmark corpus at a time (benchmarks/nab.py), never per series."""
+    """The detector's parameters. The defaults were tuned for the whole Numenta Anomaly
+    Benchmark corpus at a time (benchmarks/nab_tune.py, scored by benchmarks/nab.py),
+    never per series; the figures they reach are fitted to that corpus (see
+    benchmarks/README.md)."""
 
     window: Annotated[int, msgspec.Meta(ge=8)] = 960
     """Samples in the recent view: its median is the expected value, its interquartile
@@ -41,45 +45,60 @@ class DetectorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     series stuck on a few values has no interquartile range)."""
     day_buckets: PositiveInt = 144
     """Time-of-day buckets of the daily rhythm (144: ten minutes each)."""
-    level_tau: Positive = 6 * 3600.0
+    level_tau: Positive = 41630.3683
     """Seconds over which the rhythm's level follows the series."""
-    season_gamma: Share = 0.25
-    """Share of the way a time-of-day offset moves towards each new sample."""
+    season_gamma: Share = 0.2535
+    """Share of the way a time-of-day (or of-the-week) offset moves towards each new
+    sample."""
     rhythm_after_days: Annotated[float, msgspec.Meta(ge=0)] = 1.5
     """Days of data before the rhythm may judge a sample."""
-    rhythm_advantage: Positive = 0.5
+    rhythm_advantage: Positive = 0.6111
     """The rhythm judges only while its mean error is below this share of the recent
     view's: a series must clearly follow the clock before the clock is trusted."""
-    error_alpha: Share = 0.01
-    """Weight of each sample in the two views' mean errors."""
+    week_buckets: PositiveInt = 168
+    """Buckets of the weekly rhythm (168: an hour each, Monday 00:00 UTC first). It
+    learns the daily rhythm's residual, so the shape within a day stays as fine as
+    `day_buckets`."""
+    week_gamma: Share = 0.5
+    """Share of the way an hour-of-the-week correction moves at each pass: a week
+    has few passes, so the week learns faster than the day."""
+    week_after_days: Annotated[float, msgspec.Meta(ge=0)] = 10.5
+    """Days of data before the weekly rhythm may judge a sample (a week and a half:
+    every hour of the week seen at least once)."""
+    week_advantage: Annotated[float, msgspec.Meta(ge=0)] = 0.4
+    """The weekly rhythm judges only while its mean error is below this share of the
+    better of the other two views' (0: never): weekdays must clearly differ from the
+    weekend before the calendar is trusted."""
+    error_alpha: Share = 0.0131
+    """Weight of each sample in the three views' mean errors."""
     short_mean: PositiveInt = 10
     """Samples in the short mean of the deviation (level shifts, bursts)."""
-    long_mean: PositiveInt = 40
+    long_mean: PositiveInt = 62
     """Samples in the long mean of the deviation (slower changes of behaviour)."""
-    tail_horizon: Annotated[float, msgspec.Meta(gt=1)] = 2000.0
+    tail_horizon: Annotated[float, msgspec.Meta(gt=1)] = 1573.5674
     """Samples over which the history of each statistic fades."""
     tail_bins: Annotated[int, msgspec.Meta(ge=2)] = 48
     tail_bins_per_e: Positive = 4.0
-    tail_prior: Positive = 1.0
-    tail_extrapolation: Annotated[float, msgspec.Meta(ge=0)] = 6.0
-    calibration: Annotated[int, msgspec.Meta(ge=0)] = 100
+    tail_prior: Positive = 0.7004
+    tail_extrapolation: Annotated[float, msgspec.Meta(ge=0)] = 4.6829
+    calibration: Annotated[int, msgspec.Meta(ge=0)] = 99
     """Samples of statistics gathered before anything is scored."""
-    surprise_floor: Annotated[float, msgspec.Meta(ge=0)] = 4.0
+    surprise_floor: Annotated[float, msgspec.Meta(ge=0)] = 5.4233
     """Nats of combined surprise that still score 0: what ordinary fluctuation reaches
     (a value as typical as any scores about ln 2 in each of the three statistics)."""
     score_scale: Positive = 12.25
     """Nats of combined surprise that score 0.5. With e = surprise - surprise_floor,
     the score is e / (e + score_scale - surprise_floor), so it only orders surprises."""
-    range_tolerance: Annotated[float, msgspec.Meta(ge=0)] = 0.1
+    range_tolerance: Annotated[float, msgspec.Meta(ge=0)] = 0.0748
     """A value beyond the range of all values seen by more than this share of the
     range scores 1 (Numenta's "spatial anomaly"), once the window has filled. Numenta's
     0.05 scores a little better on NAB but flags the odd record of plain Gaussian noise."""
-    stuck_run: Annotated[int, msgspec.Meta(ge=2)] = 30
+    stuck_run: Annotated[int, msgspec.Meta(ge=2)] = 101
     """A value repeated longer than any run of one value before, and for at least
     this many samples, scores 1 (a stuck sensor in a series that used to move)."""
     alarm_score: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     """A score from which an alarm is raised; repeats are held back for a while."""
-    quiet_samples: Annotated[int, msgspec.Meta(ge=0)] = 100
+    quiet_samples: Annotated[int, msgspec.Meta(ge=0)] = 89
     """Samples after an alarm whose scores are held below half the alarm score: one
     event is reported once, not once per sample it lasts."""
 
@@ -115,10 +134,12 @@ class Detector:
     """Scores one series as it streams, from its past only.
 
     Each sample's deviation is measured in robust standard deviations (z) against the
-    better of two expectations: the median of the recent window, or the daily rhythm
+    best of three expectations: the median of the recent window, the daily rhythm
     (level plus the usual offset at this time of day) once the series follows the
-    clock. Three statistics of z (the sample's own, its mean over the last
-    `short_mean` samples, over the last `long_mean`) are each judged against their own
+    clock, and the weekly rhythm (the daily rhythm corrected by what it usually misses
+    at this hour of the week) once the week explains it better still. Three
+    statistics of z (the sample's own, its mean over the last `short_mean` samples,
+    over the last `long_mean`) are each judged against their own
     fading history (TailEstimator), and the surprises add up. A flat series therefore
     scores 0 and a periodic one close to it; a series that shifts to a new level scores
     high at the shift, and less as the window and the histories take the new level in.
@@ -130,16 +151,18 @@ class Detector:
     histogram bin, whatever the stream's length.
     """
 
-    __slots__ = ("_calibrated", "_error_recent", "_error_rhythm", "_first_ts", "_long",
-                 "_long_tail", "_mean_abs", "_point_tail", "_quiet_left", "_range", "_rhythm",
-                 "_run", "_seen", "_short", "_short_tail", "_window", "score", "settings",
-                 "skipped")
+    __slots__ = ("_calibrated", "_error_recent", "_error_rhythm", "_error_week", "_first_ts",
+                 "_fit_ts", "_long", "_long_tail", "_mean_abs", "_other_fit", "_point_tail",
+                 "_quiet_left", "_range", "_rhythm", "_run", "_seen", "_short", "_short_tail",
+                 "_week", "_week_fit", "_window", "score", "settings", "skipped")
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
         self.settings = settings = settings or DetectorSettings()
         self._window = RollingWindow(settings.window)
-        self._rhythm = DailyRhythm(buckets=settings.day_buckets, level_tau=settings.level_tau,
-                                   gamma=settings.season_gamma)
+        self._rhythm = Rhythm(buckets=settings.day_buckets, level_tau=settings.level_tau,
+                              gamma=settings.season_gamma)
+        self._week = Rhythm(buckets=settings.week_buckets, level_tau=settings.level_tau,
+                            gamma=settings.week_gamma, period=WEEK_SECONDS)
         self._short = _RunningMean(settings.short_mean)
         self._long = _RunningMean(settings.long_mean)
         self._point_tail = self._tail()
@@ -153,6 +176,10 @@ class Detector:
         self._mean_abs = 0.0
         self._error_recent = 0.0
         self._error_rhythm = 0.0
+        self._error_week = 0.0
+        self._week_fit = 0.0
+        self._other_fit = 0.0
+        self._fit_ts = 0.0
         self._quiet_left = 0
         self.score = 0.0
         """The latest score."""
@@ -184,6 +211,10 @@ class Detector:
         full = len(self._window) >= self.settings.window
         record = (self._range.breaks(value) and full) | self._run.breaks(value)
         self._window.push(value)
+        daily = self._rhythm.expected(bucket)
+        if daily is not None:
+            # The week learns what the day does not explain: the daily view's residual.
+            self._week.learn(timestamp_s, self._week.bucket(timestamp_s), value - daily)
         self._rhythm.learn(timestamp_s, bucket, value)
         score = self._surprise_score(z)
         if record and self._calibrated > self.settings.calibration:
@@ -192,26 +223,44 @@ class Detector:
         return self.score
 
     def _deviation(self, timestamp_s: float, value: float, bucket: int) -> float:
-        """|value - expected| in robust standard deviations; updates the views' errors."""
+        """|value - expected| in robust standard deviations, against the best view
+        trusted so far; updates the views' mean errors."""
         s = self.settings
         window = self._window
         median = window.median()
         scale = max(window.spread(), _SIGMA_PER_MEAN_ABS * self._mean_abs)
         error_recent = abs(value - median)
         z = _z(error_recent, scale)
+        first_ts = self._first_ts if self._first_ts is not None else timestamp_s
+        age = timestamp_s - first_ts
+        alpha = s.error_alpha
+        best_now = error_recent
         expected = self._rhythm.expected(bucket)
         if expected is not None:
             error_rhythm = abs(value - expected)
             old_recent, old_rhythm = self._error_recent, self._error_rhythm
-            first_ts = self._first_ts if self._first_ts is not None else timestamp_s
-            if (timestamp_s - first_ts > s.rhythm_after_days * 86_400.0
+            if (age > s.rhythm_after_days * 86_400.0
                     and old_rhythm < s.rhythm_advantage * old_recent):
                 z = _z(error_rhythm, _SIGMA_PER_MEAN_ABS * old_rhythm)
-            alpha = s.error_alpha
+                best_now = error_rhythm
             self._error_rhythm = old_rhythm + alpha * (_clipped(error_rhythm, old_rhythm)
                                                        - old_rhythm)
             self._error_recent = old_recent + alpha * (_clipped(error_recent, old_recent)
                                                        - old_recent)
+        correction = self._week.expected(self._week.bucket(timestamp_s))
+        if expected is not None and correction is not None:
+            error_week = abs(value - expected - correction)
+            old_week, week_fit, other_fit = self._error_week, self._week_fit, self._other_fit
+            if (age > s.week_after_days * 86_400.0 and old_week > 0.0
+                    and week_fit < s.week_advantage * other_fit):
+                z = _z(error_week, _SIGMA_PER_MEAN_ABS * old_week)
+            self._error_week = old_week + alpha * (_clipped(error_week, old_week) - old_week)
+            # Whether the week explains the series shows over days, not hours: a
+            # weekday cycle fits the daily view all week and fails it at the weekend.
+            slow = -math.expm1(-max(timestamp_s - self._fit_ts, 0.0) / _WEEK_FIT_TAU)
+            self._week_fit = week_fit + slow * (_clipped(error_week, week_fit) - week_fit)
+            self._other_fit = other_fit + slow * (_clipped(best_now, other_fit) - other_fit)
+            self._fit_ts = timestamp_s
         self._mean_abs += s.spread_alpha * (error_recent - self._mean_abs)
         return z
 
@@ -250,8 +299,9 @@ class Detector:
     def stored_values(self) -> int:
         """Numbers this detector holds: bounded by its settings, not by the stream."""
         s = self.settings
-        return (2 * len(self._window) + self._rhythm.stored_values + s.short_mean
-                + s.long_mean + 3 * self._point_tail.stored_values + 12 + _RECORD_VALUES)
+        return (2 * len(self._window) + self._rhythm.stored_values
+                + self._week.stored_values + s.short_mean
+                + s.long_mean + 3 * self._point_tail.stored_values + 16 + _RECORD_VALUES)
 
 
 def _z(error: float, scale: float) -> float:

@@ -25,7 +25,7 @@ class AnalyticsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     """Selectors in Prometheus' syntax (`name{label="value"}`); every series one of
     them matches gets a detector. Counters are judged on their per-second rate."""
     max_series: Annotated[int, msgspec.Meta(ge=1)] = 1000
-    """Detectors at most (about 20 KiB each); further series are not tracked, and
+    """Detectors at most (about 22 KiB each); further series are not tracked, and
     counted in ttamond_anomaly_series_dropped_total."""
     step_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 60.0
     """Each series' samples are averaged over steps of this many seconds, aligned to
