@@ -48,8 +48,8 @@ class DetectorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     level_tau: Positive = 41630.3683
     """Seconds over which the rhythm's level follows the series."""
     season_gamma: Share = 0.2535
-    """Share of the way a time-of-day (or of-the-week) offset moves towards each new
-    sample."""
+    """Share of the way a time-of-day offset moves towards the values at each daily
+    pass through its bucket."""
     rhythm_after_days: Annotated[float, msgspec.Meta(ge=0)] = 1.5
     """Days of data before the rhythm may judge a sample."""
     rhythm_advantage: Positive = 0.6111
@@ -139,8 +139,8 @@ class Detector:
     clock, and the weekly rhythm (the daily rhythm corrected by what it usually misses
     at this hour of the week) once the week explains it better still. Three
     statistics of z (the sample's own, its mean over the last `short_mean` samples,
-    over the last `long_mean`) are each judged against their own
-    fading history (TailEstimator), and the surprises add up. A flat series therefore
+    over the last `long_mean`) are each judged against their own fading history
+    (TailEstimator), and the surprises add up. A flat series therefore
     scores 0 and a periodic one close to it; a series that shifts to a new level scores
     high at the shift, and less as the window and the histories take the new level in.
     Two record breaks score 1 outright (RangeRecord, RunRecord): a value far beyond
@@ -203,8 +203,9 @@ class Detector:
         if self._first_ts is None:
             self._first_ts = timestamp_s
         bucket = self._rhythm.bucket(timestamp_s)
+        week_bucket = self._week.bucket(timestamp_s)
         warm = len(self._window) >= self.settings.warmup
-        z = self._deviation(timestamp_s, value, bucket) if warm else 0.0
+        z = self._deviation(timestamp_s, value, bucket, week_bucket) if warm else 0.0
         # Both records learn from the first sample (`|`, not `or`: each sees every value);
         # a range is trusted once a full window has shaped it, and only a calibrated
         # detector reports a break.
@@ -214,7 +215,7 @@ class Detector:
         daily = self._rhythm.expected(bucket)
         if daily is not None:
             # The week learns what the day does not explain: the daily view's residual.
-            self._week.learn(timestamp_s, self._week.bucket(timestamp_s), value - daily)
+            self._week.learn(timestamp_s, week_bucket, value - daily)
         self._rhythm.learn(timestamp_s, bucket, value)
         score = self._surprise_score(z)
         if record and self._calibrated > self.settings.calibration:
@@ -222,7 +223,8 @@ class Detector:
         self.score = self._hold_repeats(score)
         return self.score
 
-    def _deviation(self, timestamp_s: float, value: float, bucket: int) -> float:
+    def _deviation(self, timestamp_s: float, value: float, bucket: int,
+                   week_bucket: int) -> float:
         """|value - expected| in robust standard deviations, against the best view
         trusted so far; updates the views' mean errors."""
         s = self.settings
@@ -247,7 +249,7 @@ class Detector:
                                                        - old_rhythm)
             self._error_recent = old_recent + alpha * (_clipped(error_recent, old_recent)
                                                        - old_recent)
-        correction = self._week.expected(self._week.bucket(timestamp_s))
+        correction = self._week.expected(week_bucket)
         if expected is not None and correction is not None:
             error_week = abs(value - expected - correction)
             old_week, week_fit, other_fit = self._error_week, self._week_fit, self._other_fit
