@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import msgspec
 import trio
 
 from ttamond.analytics.detector import Detector
+from ttamond.analytics.persist import SavedSeries, decode, encode
 from ttamond.analytics.settings import AnalyticsSettings
+from ttamond.analytics.snapshot import SnapshotError
 from ttamond.analytics.steps import StepMean
+from ttamond.atomicfile import write_atomically
 from ttamond.bus import Bus, Overflow, Subscription
 from ttamond.messages import Labels, MetricBatch, MetricPoint
 from ttamond.receipts import Ingested
@@ -60,8 +64,12 @@ class AnalyticsActor:
     and `ttamond_anomaly_alarms_total` (steps scoring at least the threshold).
 
     The detectors live in the actor object, not in `run()`, so a supervisor that calls
-    `run()` again after a crash keeps what they have learnt. A message of an unknown
-    type raises; samples that are not finite are counted by their detector and skipped.
+    `run()` again after a crash keeps what they have learnt; a new actor for changed
+    settings takes them over (`adopt`) when the detector settings and step are the
+    same; with a `state_file`, they are written every `save_every_seconds` and when
+    `run()` ends, and read back by `restore()`, so a daemon restart keeps them too. A
+    message of an unknown type raises; samples that are not finite are counted by
+    their detector and skipped.
 
     The mailbox must drop its oldest messages when full (Overflow.DROP_OLDEST): the
     actor's own batches come back to it through the bus, and a blocking mailbox could
@@ -69,7 +77,7 @@ class AnalyticsActor:
     """
 
     def __init__(self, mailbox: Subscription[MetricBatch | Ingested], bus: Bus,
-                 settings: AnalyticsSettings) -> None:
+                 settings: AnalyticsSettings, state_file: Path | None = None) -> None:
         if mailbox.policy is Overflow.BLOCK:
             raise ValueError(f"analytics: mailbox {mailbox.name!r} must drop oldest, not block"
                              " (the actor receives its own scores)")
@@ -83,12 +91,88 @@ class AnalyticsActor:
         """Series refused because `max_series` were tracked already."""
         self.alarms = 0
         """Samples whose score reached the threshold."""
+        self.state_file = state_file
+        self.restored = 0
+        """Series whose detectors were read back or taken over, not learnt afresh."""
+        self.save_errors = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Judge every batch from the mailbox until cancelled."""
-        task_status.started()
-        async for message in self.mailbox:
-            await self.take(message)
+        """Judge every batch from the mailbox until cancelled; save the detectors
+        every `save_every_seconds` and when it ends."""
+        try:
+            async with trio.open_nursery() as nursery:
+                if self.state_file is not None and self.settings.save_every_seconds > 0:
+                    nursery.start_soon(self._save_periodically, self.settings.save_every_seconds)
+                task_status.started()
+                async for message in self.mailbox:
+                    await self.take(message)
+        finally:
+            if self.state_file is not None:
+                self._write(self._encode())
+
+    async def _save_periodically(self, seconds: float) -> None:
+        while True:
+            await trio.sleep(seconds)
+            blob = self._encode()  # here, not in the thread: the detectors keep changing
+            await trio.to_thread.run_sync(self._write, blob)
+
+    def _encode(self) -> bytes:
+        return encode(self.settings.detector, self.settings.step_seconds,
+                      (SavedSeries(name, labels, t.detector, t.steps, t.previous)
+                       for (name, labels), t in self._tracked.items()))
+
+    def _write(self, blob: bytes) -> None:
+        assert self.state_file is not None
+        try:
+            write_atomically(self.state_file, blob, mode=0o600)
+        except OSError as exc:
+            self.save_errors += 1
+            log.warning("analytics: cannot save the detectors to %s: %s", self.state_file, exc)
+
+    def restore(self) -> None:
+        """Read back the detectors of `state_file`, for the series still selected (at
+        most `max_series`). A missing file is a first start; one that cannot be read,
+        or was written under other settings, is logged in one line and learnt afresh."""
+        if self.state_file is None:
+            return
+        try:
+            blob = self.state_file.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("analytics: cannot read %s (%s); detectors learn afresh",
+                        self.state_file, exc)
+            return
+        try:
+            saved = decode(blob, self.settings.detector, self.settings.step_seconds)
+        except SnapshotError as exc:
+            log.warning("analytics: detectors in %s not restored: %s; they learn afresh",
+                        self.state_file, exc)
+            return
+        for series in saved:
+            self._take_over((series.name, series.labels),
+                            _Tracked(series.detector, series.steps), series.previous)
+        log.info("analytics: %d detectors restored from %s", self.restored, self.state_file)
+
+    def adopt(self, previous: AnalyticsActor) -> None:
+        """Take over the detectors of the actor these settings replace, for the series
+        still selected, when they judge the same way (same detector settings and step)."""
+        if (previous.settings.detector != self.settings.detector
+                or previous.settings.step_seconds != self.settings.step_seconds):
+            return
+        for key, tracked in previous._tracked.items():
+            self._take_over(key, tracked, tracked.previous)
+
+    def _take_over(self, key: SeriesKey, tracked: _Tracked,
+                   previous: tuple[float, float] | None) -> None:
+        name, series_labels = key
+        label_map = dict(series_labels)
+        if (len(self._tracked) >= self.settings.max_series or key in self._tracked
+                or not any(s.matches(name, label_map) for s in self._selectors)):
+            return
+        tracked.previous = previous
+        self._tracked[key] = tracked
+        self.restored += 1
 
     async def take(self, message: MetricBatch | Ingested) -> None:
         """Judge one message's samples and publish their scores."""
@@ -208,12 +292,13 @@ class AnalyticsActor:
         return found
 
     def summary(self) -> dict[str, object]:
-        """Counts for status: series tracked and refused, alarms, the threshold and
-        the step."""
+        """Counts for status: series tracked and refused, alarms, the threshold, the
+        step, detectors restored, failed saves."""
         return {"tracked": len(self._tracked), "max_series": self.settings.max_series,
                 "dropped": self.dropped, "alarms": self.alarms,
                 "threshold": self.settings.threshold,
-                "step_seconds": self.settings.step_seconds}
+                "step_seconds": self.settings.step_seconds, "restored": self.restored,
+                "save_errors": self.save_errors}
 
 
 def _score_labels(key: SeriesKey) -> Labels:

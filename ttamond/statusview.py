@@ -56,9 +56,13 @@ def render_status(status: dict[str, Any]) -> str:
     analytics = status.get("analytics")
     if analytics:
         top = ", ".join(f"{t['name']} {t['score']:.2f}" for t in analytics["top"][:3])
-        lines.append(f"anomaly   {analytics['tracked']} series scored, {analytics['alarms']}"
-                     f" samples at or above {analytics['threshold']:g}"
-                     + (f"; highest: {top}" if top else ""))
+        restored = analytics.get("restored", 0)
+        lines.append(f"anomaly   {analytics['tracked']} series scored"
+                     + (f" ({restored} carried over, not learnt afresh)" if restored else "")
+                     + f", {analytics['alarms']} scores at or above {analytics['threshold']:g}"
+                     + (f"; highest: {top}" if top else "")
+                     + (f"; {analytics['save_errors']} saves of the detectors failed"
+                        if analytics.get("save_errors") else ""))
     carbon = status.get("carbon")
     if carbon:
         if carbon["tracking"]:

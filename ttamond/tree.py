@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 LATEST_CAPACITY = 16
 ERRORS_CAPACITY = 1024
+ANALYTICS_STATE = "analytics-detectors.msgpack"
+"""The analytics actor's detectors, in the state directory (ttamond/analytics/persist.py)."""
 HEALTH_CAPACITY = 1024
 ANALYTICS_CAPACITY = 256
 
@@ -279,10 +281,17 @@ class ActorTree:
     def _run_analytics(self, config: Config) -> Callable[..., Any]:
         async def run(*, task_status: trio.TaskStatus[None]) -> None:
             # Kept across a crash restart with the same settings: the detectors keep
-            # what they learnt (days of rhythm) rather than start over.
-            actor = self.analytics
+            # what they learnt (days of rhythm) rather than start over. New settings
+            # take over what still applies; a new daemon reads back the saved file.
+            previous = self.analytics
+            actor = previous
             if actor is None or actor.settings != config.analytics:
-                actor = AnalyticsActor(self.analytics_mailbox, self.daemon.bus, config.analytics)
+                actor = AnalyticsActor(self.analytics_mailbox, self.daemon.bus, config.analytics,
+                                       self.daemon.paths.state_dir / ANALYTICS_STATE)
+                if previous is None:
+                    await trio.to_thread.run_sync(actor.restore)
+                else:
+                    actor.adopt(previous)
                 self.analytics = actor
             await actor.run(task_status=task_status)
 

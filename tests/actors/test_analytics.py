@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import trio
@@ -173,3 +174,79 @@ async def test_a_blocking_mailbox_and_a_strange_message_are_refused() -> None:
 def test_settings_reject_a_bad_selector() -> None:
     with pytest.raises(ValueError, match=r"bad selector 'cpu\{core=0\}'"):
         AnalyticsSettings(series=["cpu{core=0}"])
+
+
+async def feed_load(actor: AnalyticsActor, bus: Bus, first: int, last: int) -> None:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(actor.run)
+        for i in range(first, last):
+            await bus.publish(MetricBatch(source="collector:host",
+                                          timestamp_ms=START_MS + i * 60_000,
+                                          points=(MetricPoint("load", 400.0 if i == 590
+                                                              else wobble(i)),)))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+
+
+async def test_detectors_are_saved_when_the_actor_stops_and_read_back_by_the_next(
+        tmp_path: Path) -> None:
+    settings = AnalyticsSettings(series=["load"], step_seconds=0)
+    state = tmp_path / "state" / "analytics-detectors.msgpack"
+    state.parent.mkdir()
+    # One actor all along, and one stopped after 400 minutes and started again.
+    bus, whole, whole_out = setup(settings)
+    await feed_load(whole, bus, 0, 600)
+    bus, first, _ = setup(settings)
+    first.state_file = state
+    await feed_load(first, bus, 0, 400)
+    assert state.stat().st_mode & 0o777 == 0o600
+    bus, second, second_out = setup(settings)
+    second.state_file = state
+    second.restore()
+    assert second.restored == 1 and second.summary()["restored"] == 1
+    await feed_load(second, bus, 400, 600)
+    resumed = [p.value for p in published(drain(second_out), "ttamond_anomaly_score")]
+    uninterrupted = [p.value for p in published(drain(whole_out), "ttamond_anomaly_score")]
+    assert resumed == uninterrupted[400:]
+    assert max(resumed) >= settings.threshold  # the spike at minute 590
+
+
+async def test_a_detectors_file_that_does_not_fit_is_one_warning_and_a_fresh_start(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    state = tmp_path / "analytics-detectors.msgpack"
+    state.write_bytes(b"not msgpack at all")
+    _, actor, _ = setup(AnalyticsSettings(series=["load"]))
+    actor.state_file = state
+    actor.restore()
+    assert actor.restored == 0
+    (record,) = [r for r in caplog.records if r.name == "ttamond.actors.analytics"]
+    assert record.getMessage().startswith(f"analytics: detectors in {state} not restored:"
+                                          " not a detectors file")
+    # Other detector settings: the saved state would mean something else.
+    bus, saver, _ = setup(AnalyticsSettings(series=["load"], step_seconds=0))
+    saver.state_file = state
+    await feed_load(saver, bus, 0, 10)
+    _, other, _ = setup(AnalyticsSettings(series=["load"], step_seconds=0,
+                                          detector=DetectorSettings(window=480)))
+    other.state_file = state
+    other.restore()
+    assert other.restored == 0
+    assert "written under other detector settings" in caplog.records[-1].getMessage()
+
+
+async def test_new_settings_take_over_the_detectors_that_still_apply() -> None:
+    bus, old, _ = setup(AnalyticsSettings(series=["load", "cpu"], step_seconds=0))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(old.run)
+        for i in range(5):
+            await bus.publish(MetricBatch(source="h", timestamp_ms=START_MS + i * 1000, points=(
+                MetricPoint("load", 1.0), MetricPoint("cpu", 2.0))))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    _, new, _ = setup(AnalyticsSettings(series=["load", "memory"], step_seconds=0))
+    new.adopt(old)
+    assert [s.name for s in new.scores()] == ["load"] and new.restored == 1
+    assert new._tracked[("load", ())] is old._tracked[("load", ())]
+    _, other, _ = setup(AnalyticsSettings(series=["load"], step_seconds=60))
+    other.adopt(old)  # another step: what the detector learnt means something else
+    assert other.restored == 0

@@ -33,6 +33,10 @@ class AnalyticsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True,
     detector counts samples, and was tuned on NAB's five-minute series: at a 1 Hz
     collector's pace its window would span 16 minutes, at one mean a minute 16 hours.
     A step's score is published when the series' first sample of a later step comes."""
+    save_every_seconds: Annotated[float, msgspec.Meta(ge=0)] = 600.0
+    """The detectors are written to the state directory this often and when the daemon
+    stops (0: only when it stops), and read back when it starts, so a restart does not
+    learn again from zero. Other detector settings or another step start afresh."""
     detector: DetectorSettings = msgspec.field(default_factory=DetectorSettings)
     threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
     """The score from which a sample counts as anomalous: the detector's alarm score,

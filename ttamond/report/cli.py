@@ -4,16 +4,15 @@ need not run), as Markdown, HTML or JSON, on stdout or into a file."""
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sqlite3
 import sys
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ttamond import atomicfile
 from ttamond.config import load_config
 from ttamond.messages import now_ms
 from ttamond.paths import default_config_file, resolve_paths
@@ -115,23 +114,9 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename,
-    so a reader sees the old file or the new one, never half of one. Raises OSError."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp makes the file private; give it the mode any new file would get.
-        mask = os.umask(0)
-        os.umask(mask)
-        Path(temporary).chmod(0o666 & ~mask)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write `text` (UTF-8) to `path` so that a reader sees the old file or the new
+    one, never half of one. Raises OSError."""
+    atomicfile.write_atomically(path, text.encode("utf-8"))
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:
