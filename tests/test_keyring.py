@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import stat
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from ttamond.keyring import LEGACY, EpochUnavailable, Keyring
 from ttamond.privacyops import key_audit_entries
-from ttamond.pseudonyms import KeyFileUnsafe, Pseudonyms, load_or_create_key
+from ttamond.pseudonyms import KeyFileUnsafe, Pseudonyms
 
 DAY = 86_400.0
 START = 1_767_225_600.0  # 2026-01-01 00:00 UTC: day 20454, so weekly epoch 2922 begins
@@ -129,7 +130,9 @@ def test_adopting_the_legacy_key_keeps_old_pseudonyms_findable(tmp_path: Path) -
     state = tmp_path / "state"
     state.mkdir()
     legacy = state / "pseudonym.key"
-    old = Pseudonyms(load_or_create_key(legacy)).of("player-17")
+    legacy.write_bytes(secrets.token_bytes(32))  # what ttamond before the keyring kept
+    legacy.chmod(0o600)
+    old = Pseudonyms(legacy.read_bytes()).of("player-17")
     ring = keyring(state / "keys", keep_days=10)
     adopted = ring.adopt_legacy(legacy, START + DAY)
     assert adopted.name == "legacy-2922.key"

@@ -3,9 +3,6 @@ pseudonyms, critical errors; the pseudonym key file; monitoring sessions."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from ttamond.ingest.convert import Converter
@@ -25,7 +22,7 @@ from ttamond.messages import (
     StackFrame,
 )
 from ttamond.privacy import Scrubber
-from ttamond.pseudonyms import KeyFileUnsafe, Pseudonyms, load_or_create_key
+from ttamond.pseudonyms import Pseudonyms
 from ttamond.sessions import Sessions
 
 NOW = 1_800_000_000_000
@@ -102,16 +99,6 @@ def test_engagement_keeps_no_identifier(converter: Converter) -> None:
                                               event="chapter_completed", user_id="u-77",
                                               properties={"note": "mail me at a@b.org"}), NOW)
     assert event is not None and "u-77" not in repr(event) and "a@b.org" not in repr(event)
-
-
-def test_key_file_is_created_private_and_refused_when_readable(tmp_path: Path) -> None:
-    path = tmp_path / "pseudonym.key"
-    key = load_or_create_key(path)
-    assert len(key) == 32 and path.stat().st_mode & 0o777 == 0o600
-    assert load_or_create_key(path) == key
-    os.chmod(path, 0o644)
-    with pytest.raises(KeyFileUnsafe, match=r"has mode 0644.*chmod 600"):
-        load_or_create_key(path)
 
 
 def test_sessions_go_silent_and_stop() -> None:
