@@ -150,8 +150,9 @@ class AnalyticsActor:
                         self.state_file, exc)
             return
         for series in saved:
-            self._take_over((series.name, series.labels),
-                            _Tracked(series.detector, series.steps), series.previous)
+            tracked = _Tracked(series.detector, series.steps)
+            tracked.previous = series.previous
+            self._take_over((series.name, series.labels), tracked)
         log.info("analytics: %d detectors restored from %s", self.restored, self.state_file)
 
     def adopt(self, previous: AnalyticsActor) -> None:
@@ -161,16 +162,14 @@ class AnalyticsActor:
                 or previous.settings.step_seconds != self.settings.step_seconds):
             return
         for key, tracked in previous._tracked.items():
-            self._take_over(key, tracked, tracked.previous)
+            self._take_over(key, tracked)
 
-    def _take_over(self, key: SeriesKey, tracked: _Tracked,
-                   previous: tuple[float, float] | None) -> None:
+    def _take_over(self, key: SeriesKey, tracked: _Tracked) -> None:
         name, series_labels = key
         label_map = dict(series_labels)
         if (len(self._tracked) >= self.settings.max_series or key in self._tracked
                 or not any(s.matches(name, label_map) for s in self._selectors)):
             return
-        tracked.previous = previous
         self._tracked[key] = tracked
         self.restored += 1
 

@@ -62,21 +62,19 @@ def _stage(obj: object, state: object, where: str,
     if set(state) != set(names):
         odd = sorted(set(state) ^ set(names))
         raise SnapshotError(f"{where}: slots differ ({', '.join(map(str, odd))})")
+    arrays: dict[str, array[float]] = {}
     for name in names:
         current, saved = getattr(obj, name), state[name]
         path = f"{where}.{name}"
         if isinstance(current, array):
-            staged.append((obj, name, _array(current, saved, obj, path)))
+            arrays[name] = _array(current, saved, obj, path)
+            staged.append((obj, name, arrays[name]))
         elif current is None or isinstance(current, int | float):
             staged.append((obj, name, _number(current, saved, path)))
         else:
             _stage(current, saved, path, staged)
-    if isinstance(obj, RollingWindow):
-        ring = next(v for o, n, v in staged if o is obj and n == "_ring")
-        ordered = next(v for o, n, v in staged if o is obj and n == "_sorted")
-        assert isinstance(ring, array) and isinstance(ordered, array)
-        if sorted(ring) != list(ordered):
-            raise SnapshotError(f"{where}: the sorted values are not the ring's")
+    if isinstance(obj, RollingWindow) and sorted(arrays["_ring"]) != list(arrays["_sorted"]):
+        raise SnapshotError(f"{where}: the sorted values are not the ring's")
 
 
 def _array(current: array[float], saved: object, obj: object, path: str) -> array[float]:
@@ -92,23 +90,18 @@ def _array(current: array[float], saved: object, obj: object, path: str) -> arra
 
 
 def _number(current: object, saved: object, path: str) -> object:
+    # A fresh object holds None only where nothing has been seen yet (a first
+    # timestamp, a rhythm's level, an open step): there a saved number is welcome.
     if isinstance(current, bool) or isinstance(saved, bool):
         raise SnapshotError(f"{path}: a flag where a number belongs")
     if saved is None:
-        if current is not None and not _optional(path):
+        if current is not None:
             raise SnapshotError(f"{path}: missing")
         return None
-    if isinstance(current, int) and not isinstance(current, float):
+    if not isinstance(saved, int | float):
+        raise SnapshotError(f"{path}: expected a number")
+    if isinstance(current, int):
         if not isinstance(saved, int):
             raise SnapshotError(f"{path}: expected a whole number")
         return saved
-    if not isinstance(saved, int | float):
-        raise SnapshotError(f"{path}: expected a number")
-    return float(saved)
-
-
-def _optional(path: str) -> bool:
-    """Slots that hold None until the first sample: the first timestamp, a rhythm's
-    level."""
-    return path.endswith(("._first_ts", ".level"))
-
+    return saved if current is None else float(saved)
